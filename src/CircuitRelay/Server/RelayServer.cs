@@ -237,11 +237,12 @@ public sealed partial class RelayServer : IAsyncDisposable
         PeerId remote = stream.Connection.RemotePeer;
         RelayServerOptions options = Volatile.Read(ref _options);
         HopMessage request;
-        Interlocked.Increment(ref _pendingRequests);
         bool pending = true;
+        var timeout = new TimeoutScope(options.StreamTimeout, _time, _shutdown.Token);
+        Interlocked.Increment(ref _pendingRequests);
         try
         {
-            using (var timeout = new TimeoutScope(options.StreamTimeout, _time, _shutdown.Token))
+            using (timeout)
             {
                 try
                 {
