@@ -1,5 +1,6 @@
 using System.Net;
 using CircuitRelay.Crypto;
+using ReservationVoucher = CircuitRelay.Crypto.ReservationVoucher;
 using CircuitRelay.Diagnostics;
 using CircuitRelay.Hosting;
 using CircuitRelay.Protocol;

@@ -1,4 +1,5 @@
 using CircuitRelay.Crypto;
+using ReservationVoucher = CircuitRelay.Crypto.ReservationVoucher;
 using CircuitRelay.Hosting;
 using CircuitRelay.Protocol;
 using CircuitRelay.Protocol.Pb;
