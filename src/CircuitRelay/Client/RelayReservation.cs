@@ -24,8 +24,10 @@ public sealed class RelayReservation : IAsyncDisposable
     private readonly RelayClient _client;
     private readonly Lock _lock = new();
     private readonly ITimer _timer;
+    private readonly ITimer _expiryTimer;
     private ReservationGrant _grant;
     private Task? _renewal;
+    private int _renewing;
     private int _state; // 0 active, 1 expired, 2 disposed
 
     internal RelayReservation(RelayClient client, PeerId relay, IReadOnlyList<Multiaddr> relayAddresses, ReservationGrant grant)
@@ -34,7 +36,8 @@ public sealed class RelayReservation : IAsyncDisposable
         Relay = relay;
         RelayAddresses = relayAddresses;
         _grant = grant;
-        _timer = client.Time.CreateTimer(static state => ((RelayReservation)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer = client.Time.CreateTimer(static state => ((RelayReservation)state!).OnRenewalTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _expiryTimer = client.Time.CreateTimer(static state => ((RelayReservation)state!).OnExpiryTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Raised after a successful renewal (automatic or explicit).</summary>
@@ -95,6 +98,7 @@ public sealed class RelayReservation : IAsyncDisposable
         }
 
         _timer.Dispose();
+        _expiryTimer.Dispose();
         _client.Forget(this);
         Task? renewal;
         lock (_lock)
@@ -119,9 +123,9 @@ public sealed class RelayReservation : IAsyncDisposable
             }
 
             DateTimeOffset now = _client.Time.GetUtcNow();
-            TimeSpan remaining = Expiry - now;
-            TimeSpan due = remaining <= TimeSpan.Zero ? TimeSpan.Zero : remaining * _client.Options.RenewalFraction;
-            _timer.Change(due, Timeout.InfiniteTimeSpan);
+            TimeSpan remaining = Max(TimeSpan.Zero, Expiry - now);
+            _timer.Change(remaining * _client.Options.RenewalFraction, Timeout.InfiniteTimeSpan);
+            _expiryTimer.Change(remaining, Timeout.InfiniteTimeSpan);
         }
     }
 
@@ -147,38 +151,40 @@ public sealed class RelayReservation : IAsyncDisposable
         Renewed?.Invoke(this, EventArgs.Empty);
     }
 
-    private void OnTimer()
+    private void OnRenewalTimer()
     {
-        if (Volatile.Read(ref _state) != 0)
+        if (Volatile.Read(ref _state) == 0 && _client.Time.GetUtcNow() < Expiry)
         {
-            return;
+            StartRenewal();
+        }
+    }
+
+    private void OnExpiryTimer()
+    {
+        if (_client.Time.GetUtcNow() < Expiry)
+        {
+            return; // renewed meanwhile; Schedule re-armed the timer
         }
 
-        if (_client.Time.GetUtcNow() >= Expiry)
+        if (Interlocked.CompareExchange(ref _state, 1, 0) == 0)
         {
-            if (Interlocked.CompareExchange(ref _state, 1, 0) == 0)
-            {
-                _client.Forget(this);
-                _client.Metrics.ClientRenewals.Add(1, new KeyValuePair<string, object?>("outcome", "expired"));
-                RelayLog.ReservationExpired(_client.Logger, Relay);
-                Expired?.Invoke(this, EventArgs.Empty);
-            }
-
-            return;
+            _timer.Dispose();
+            _client.Forget(this);
+            _client.Metrics.ClientRenewals.Add(1, new KeyValuePair<string, object?>("outcome", "expired"));
+            RelayLog.ReservationExpired(_client.Logger, Relay);
+            Expired?.Invoke(this, EventArgs.Empty);
         }
-
-        StartRenewal();
     }
 
     private void StartRenewal()
     {
+        if (Interlocked.CompareExchange(ref _renewing, 1, 0) != 0)
+        {
+            return; // one attempt at a time
+        }
+
         lock (_lock)
         {
-            if (_renewal is { IsCompleted: false })
-            {
-                return;
-            }
-
             _renewal = RenewInBackgroundAsync();
         }
     }
@@ -186,15 +192,30 @@ public sealed class RelayReservation : IAsyncDisposable
     private async Task RenewInBackgroundAsync()
     {
         await Task.Yield();
+        ReservationGrant? grant = null;
+        Exception? error = null;
         try
         {
             using var timeout = new Internal.TimeoutScope(_client.Options.ReserveTimeout, _client.Time, _client.ShutdownToken);
-            ReservationGrant grant = await _client.RequestReservationAsync(Relay, RelayAddresses, timeout.Token).ConfigureAwait(false);
-            Apply(grant);
+            grant = await _client.RequestReservationAsync(Relay, RelayAddresses, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
         {
-            OnRenewalFailed(ex);
+            error = ex;
+        }
+        finally
+        {
+            // The attempt is over before anyone hears of it, so the next timer can start another.
+            Volatile.Write(ref _renewing, 0);
+        }
+
+        if (grant is not null)
+        {
+            Apply(grant);
+        }
+        else
+        {
+            OnRenewalFailed(error!);
         }
     }
 
@@ -208,10 +229,10 @@ public sealed class RelayReservation : IAsyncDisposable
         DateTimeOffset now = _client.Time.GetUtcNow();
         DateTimeOffset next = now + _client.Options.RenewalRetryInterval;
         DateTimeOffset? nextAttempt = next < Expiry ? next : null;
-        lock (_lock)
+        if (nextAttempt is not null)
         {
-            // Retry after the interval, or fire at expiry when that comes first.
-            _timer.Change(nextAttempt is null ? Max(TimeSpan.Zero, Expiry - now) : _client.Options.RenewalRetryInterval, Timeout.InfiniteTimeSpan);
+            // Retry after the interval; the expiry timer ends it if no attempt succeeds in time.
+            _timer.Change(_client.Options.RenewalRetryInterval, Timeout.InfiniteTimeSpan);
         }
 
         RelayLog.RenewalFailed(_client.Logger, Relay, error);

@@ -137,6 +137,7 @@ public sealed class ManualTimeProvider : TimeProvider
 
         public bool Change(TimeSpan dueTime, TimeSpan period)
         {
+            bool fireNow = false;
             lock (owner._lock)
             {
                 if (!owner._timers.Contains(this))
@@ -144,8 +145,22 @@ public sealed class ManualTimeProvider : TimeProvider
                     return false;
                 }
 
-                Due = dueTime == Timeout.InfiniteTimeSpan ? null : owner._now + dueTime;
                 Period = period == Timeout.InfiniteTimeSpan || period == TimeSpan.Zero ? null : period;
+                if (dueTime == TimeSpan.Zero)
+                {
+                    // Like a real timer: due now means it fires right away (on the thread pool).
+                    Due = Period is { } p ? owner._now + p : null;
+                    fireNow = true;
+                }
+                else
+                {
+                    Due = dueTime == Timeout.InfiniteTimeSpan ? null : owner._now + dueTime;
+                }
+            }
+
+            if (fireNow)
+            {
+                ThreadPool.QueueUserWorkItem(static t => t.Fire(), this, preferLocal: false);
             }
 
             owner.Signal();

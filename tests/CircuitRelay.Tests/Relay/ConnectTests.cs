@@ -172,8 +172,9 @@ public sealed class ConnectTests
         targetRelay.Start();
         TestNode source = fixture.CreateNode();
         var (dialer, accepted) = await fixture.ConnectAsync(source, target, listener);
-        await source.Host.AddConnectionAsync(dialer, target.Id, dialer.RemoteAddress, ConnectionDirection.Outbound, isRelayed: true, dialer.Limit).Within();
-        await target.Host.AddConnectionAsync(accepted, source.Id, accepted.RemoteAddress, ConnectionDirection.Inbound, isRelayed: true, accepted.Limit).Within();
+        await Task.WhenAll(
+            source.Host.AddConnectionAsync(dialer, target.Id, dialer.RemoteAddress, ConnectionDirection.Outbound, isRelayed: true, dialer.Limit).AsTask(),
+            target.Host.AddConnectionAsync(accepted, source.Id, accepted.RemoteAddress, ConnectionDirection.Inbound, isRelayed: true, accepted.Limit).AsTask()).Within();
 
         Func<Task> reserve = () => source.Client.ReserveAsync(target.Id);
         Func<Task> connect = () => source.Client.ConnectAsync(target.Id, fixture.CreateNode().Id);

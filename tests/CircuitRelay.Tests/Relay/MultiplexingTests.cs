@@ -17,8 +17,10 @@ public sealed class MultiplexingTests
         target.Host.SetStreamHandler(Echo, EchoAsync, new StreamHandlerOptions { AllowLimitedConnection = true });
         var (dialer, accepted) = await fixture.ConnectAsync(source, target, listener);
 
-        ConnectionInfo outbound = await source.Host.AddConnectionAsync(dialer, target.Id, dialer.RemoteAddress, ConnectionDirection.Outbound, isRelayed: true, dialer.Limit).Within();
-        ConnectionInfo inbound = await target.Host.AddConnectionAsync(accepted, source.Id, accepted.RemoteAddress, ConnectionDirection.Inbound, isRelayed: true, accepted.Limit).Within();
+        Task<ConnectionInfo> outboundTask = source.Host.AddConnectionAsync(dialer, target.Id, dialer.RemoteAddress, ConnectionDirection.Outbound, isRelayed: true, dialer.Limit).AsTask();
+        Task<ConnectionInfo> inboundTask = target.Host.AddConnectionAsync(accepted, source.Id, accepted.RemoteAddress, ConnectionDirection.Inbound, isRelayed: true, accepted.Limit).AsTask();
+        ConnectionInfo outbound = await outboundTask.Within();
+        ConnectionInfo inbound = await inboundTask.Within();
         outbound.IsRelayed.Should().BeTrue();
         inbound.RemotePeer.Should().Be(source.Id);
 

@@ -142,7 +142,8 @@ public sealed class ReservationTests
     {
         await using var fixture = RelayFixture.Create();
         TestNode node = fixture.CreateNode();
-        await node.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
+        RelayReservation reservation = await node.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
+        await reservation.DisposeAsync(); // otherwise the client renews over a new connection at once
         var dropped = new TaskCompletionSource<RelayReservationEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
         fixture.Server.ReservationChanged += (_, e) =>
         {
