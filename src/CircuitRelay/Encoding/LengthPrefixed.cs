@@ -66,6 +66,12 @@ public static class LengthPrefixed
     /// The length is checked against <paramref name="maxLength"/> as soon as the prefix is complete,
     /// before any of the body is awaited.
     /// </summary>
+    /// <remarks>
+    /// Nothing is consumed until the prefix is complete and valid, so a size or prefix error leaves the pipe
+    /// untouched. When the body has not fully arrived yet, the bytes received so far are consumed into the
+    /// result as they come (a frame larger than the pipe's pause threshold cannot deadlock); cancelling such a
+    /// read leaves the pipe in the middle of the frame.
+    /// </remarks>
     /// <param name="reader">The pipe to read from.</param>
     /// <param name="maxLength">The largest accepted body length, in bytes.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
@@ -77,23 +83,37 @@ public static class LengthPrefixed
     {
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentOutOfRangeException.ThrowIfNegative(maxLength);
+
+        // Phase 1: the prefix (and, usually, the whole frame). Nothing is consumed until the prefix is valid.
+        byte[] body;
+        int received;
         while (true)
         {
             ReadResult result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             ReadOnlySequence<byte> buffer = result.Buffer;
-            byte[]? body;
-            SequencePosition frameEnd;
+            ulong length;
+            SequenceReader<byte> sequenceReader;
             try
             {
-                if (result.IsCanceled)
+                ThrowIfCanceled(result);
+                sequenceReader = new SequenceReader<byte>(buffer);
+                if (!TryReadPrefix(ref sequenceReader, out length))
                 {
-                    throw new OperationCanceledException("The pending read was cancelled.");
+                    if (result.IsCompleted && !buffer.IsEmpty)
+                    {
+                        throw new EndOfStreamException($"The stream ended inside a length prefix ({buffer.Length} bytes of it were received).");
+                    }
+
+                    reader.AdvanceTo(buffer.Start, buffer.End);
+                    if (result.IsCompleted)
+                    {
+                        return null; // clean end of stream before the first byte of a frame
+                    }
+
+                    continue;
                 }
 
-                if (!TryParseFrame(buffer, maxLength, out body, out frameEnd) && result.IsCompleted && !buffer.IsEmpty)
-                {
-                    throw new EndOfStreamException($"The stream ended inside a length-prefixed message ({buffer.Length} bytes of it were received).");
-                }
+                CheckLength(length, maxLength);
             }
             catch
             {
@@ -102,21 +122,52 @@ public static class LengthPrefixed
                 throw;
             }
 
-            if (body is not null)
+            body = new byte[(int)length];
+            ReadOnlySequence<byte> available = sequenceReader.UnreadSequence;
+            if (available.Length >= body.Length)
             {
-                // Consumed and examined up to the end of the frame: later bytes are neither consumed
-                // nor marked examined, so the next read returns them at once.
-                reader.AdvanceTo(frameEnd);
+                // The whole frame is here. Consume (and examine) exactly up to its end, so the bytes after
+                // it are returned at once by the next read.
+                available.Slice(0, body.Length).CopyTo(body);
+                reader.AdvanceTo(available.GetPosition(body.Length));
                 return body;
             }
 
-            reader.AdvanceTo(buffer.Start, buffer.End);
             if (result.IsCompleted)
             {
-                // Clean end of stream before the first byte of a frame.
-                return null;
+                reader.AdvanceTo(buffer.Start);
+                throw TruncatedBody(available.Length, body.Length);
+            }
+
+            // Everything buffered belongs to this frame: take it and wait for the rest.
+            available.CopyTo(body);
+            received = (int)available.Length;
+            reader.AdvanceTo(buffer.End);
+            break;
+        }
+
+        // Phase 2: the rest of the body, consumed as it arrives and never past the frame's end.
+        while (received < body.Length)
+        {
+            ReadResult result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = result.Buffer;
+            if (result.IsCanceled)
+            {
+                reader.AdvanceTo(buffer.Start);
+                ThrowIfCanceled(result);
+            }
+
+            int take = (int)Math.Min(buffer.Length, body.Length - received);
+            buffer.Slice(0, take).CopyTo(body.AsSpan(received));
+            received += take;
+            reader.AdvanceTo(buffer.GetPosition(take));
+            if (received < body.Length && result.IsCompleted)
+            {
+                throw TruncatedBody(received, body.Length);
             }
         }
+
+        return body;
     }
 
     /// <summary>
@@ -168,36 +219,28 @@ public static class LengthPrefixed
         return body;
     }
 
-    private static bool TryParseFrame(ReadOnlySequence<byte> buffer, int maxLength, out byte[]? body, out SequencePosition frameEnd)
+    private static bool TryReadPrefix(ref SequenceReader<byte> sequenceReader, out ulong length)
     {
-        body = null;
-        frameEnd = buffer.Start;
-        var sequenceReader = new SequenceReader<byte>(buffer);
-        ulong length;
         try
         {
-            if (!Varint.TryRead(ref sequenceReader, out length))
-            {
-                return false;
-            }
+            return Varint.TryRead(ref sequenceReader, out length);
         }
         catch (FormatException ex)
         {
             throw InvalidPrefix(ex);
         }
-
-        CheckLength(length, maxLength);
-        if (sequenceReader.Remaining < (long)length)
-        {
-            return false;
-        }
-
-        body = new byte[(int)length];
-        sequenceReader.TryCopyTo(body);
-        sequenceReader.Advance((long)length);
-        frameEnd = sequenceReader.Position;
-        return true;
     }
+
+    private static void ThrowIfCanceled(ReadResult result)
+    {
+        if (result.IsCanceled)
+        {
+            throw new OperationCanceledException("The pending read was cancelled.");
+        }
+    }
+
+    private static EndOfStreamException TruncatedBody(long received, int length) =>
+        new($"The stream ended inside a length-prefixed message ({received} of its {length} bytes were received).");
 
     private static void CheckLength(ulong length, int maxLength)
     {

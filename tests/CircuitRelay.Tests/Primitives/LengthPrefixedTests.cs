@@ -176,6 +176,55 @@ public sealed class LengthPrefixedTests
     }
 
     [Fact]
+    public async Task ReadAsyncPipe_FrameLargerThanPauseThreshold_DoesNotDeadlock()
+    {
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 64, resumeWriterThreshold: 32, minimumSegmentSize: 16));
+        byte[] body = RandomBytes(3000, 7);
+        byte[] frame = [.. Varint.Encode((ulong)body.Length), .. body, 0x77];
+        Task writer = Task.Run(async () =>
+        {
+            for (int offset = 0; offset < frame.Length; offset += 50)
+            {
+                await pipe.Writer.WriteAsync(frame.AsMemory(offset, Math.Min(50, frame.Length - offset)));
+            }
+        });
+
+        byte[]? read = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
+        await writer.WaitAsync(Timeout);
+        ReadResult rest = await pipe.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+
+        read.Should().Equal(body);
+        rest.Buffer.ToArray().Should().Equal(0x77);
+    }
+
+    [Fact]
+    public async Task ReadAsyncPipe_BodyTruncatedAfterPartialArrival_ThrowsEndOfStream()
+    {
+        var pipe = new Pipe();
+        Task<byte[]?> read = LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask();
+        await pipe.Writer.WriteAsync(new byte[] { 10, 1, 2, 3 }).AsTask().WaitAsync(Timeout);
+        await pipe.Writer.WriteAsync(new byte[] { 4, 5 }).AsTask().WaitAsync(Timeout);
+        await pipe.Writer.CompleteAsync();
+
+        Func<Task> act = () => read.WaitAsync(Timeout);
+
+        await act.Should().ThrowAsync<EndOfStreamException>();
+    }
+
+    [Fact]
+    public async Task ReadAsyncPipe_CancelledWhileWaiting_ThrowsOperationCanceled()
+    {
+        var pipe = new Pipe();
+        using var cts = new CancellationTokenSource();
+        Task<byte[]?> read = LengthPrefixed.ReadAsync(pipe.Reader, MaxLength, cts.Token).AsTask();
+
+        await cts.CancelAsync();
+        Func<Task> act = () => read.WaitAsync(Timeout);
+
+        await act.Should().ThrowAsync<OperationCanceledException>();
+    }
+
+    [Fact]
     public async Task ReadAsyncPipe_ErrorThrown_LeavesReaderUsable()
     {
         var pipe = new Pipe();
@@ -295,7 +344,7 @@ public sealed class LengthPrefixedTests
     }
 
     [Fact]
-    public async Task ReadAsyncStream_NeverRequestsMoreThanTheFrame()
+    public async Task ReadAsyncStream_FrameThenMoreBytes_NeverRequestsPastTheFrame()
     {
         var stream = new RecordingStream([0x82, 0x01, .. RandomBytes(130, 6), 0x11, 0x22]);
 

@@ -79,7 +79,7 @@ public sealed class MultiaddrTests
     }
 
     [Fact]
-    public void EveryProtocol_CoversTheProtocolTable()
+    public void EveryProtocolData_ProtocolTable_IsFullyCovered()
     {
         var names = EveryProtocolTexts
             .SelectMany(text => Multiaddr.Parse(text).Components)
@@ -298,7 +298,7 @@ public sealed class MultiaddrTests
     }
 
     [Fact]
-    public void Empty_HasNoComponentsAndEmptyForms()
+    public void Empty_Always_HasNoComponentsAndEmptyForms()
     {
         Multiaddr.Empty.IsEmpty.Should().BeTrue();
         Multiaddr.Empty.Components.Should().BeEmpty();
