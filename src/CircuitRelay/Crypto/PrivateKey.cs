@@ -256,15 +256,22 @@ public sealed class PrivateKey : IDisposable
 
         byte[] seed = NewSeedBuffer();
         data[..32].CopyTo(seed);
-        Span<byte> derived = stackalloc byte[OpenSslCurve25519.KeySize];
-        curve25519.Ed25519GetPublicKey(seed, derived);
-        if (!derived.SequenceEqual(data[32..64]))
+        try
+        {
+            Span<byte> derived = stackalloc byte[OpenSslCurve25519.KeySize];
+            curve25519.Ed25519GetPublicKey(seed, derived);
+            if (!derived.SequenceEqual(data[32..64]))
+            {
+                throw new FormatException("The Ed25519 public key does not belong to the private seed.");
+            }
+
+            return new PrivateKey(KeyType.Ed25519, PublicKey.FromEd25519(derived), curve25519, seed);
+        }
+        catch
         {
             CryptographicOperations.ZeroMemory(seed);
-            throw new FormatException("The Ed25519 public key does not belong to the private seed.");
+            throw;
         }
-
-        return new PrivateKey(KeyType.Ed25519, PublicKey.FromEd25519(derived), curve25519, seed);
     }
 
     private static PrivateKey ImportSecp256k1(ReadOnlySpan<byte> data)

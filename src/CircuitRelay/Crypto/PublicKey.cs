@@ -114,7 +114,7 @@ public sealed class PublicKey : IEquatable<PublicKey>
     /// most 42 bytes (Ed25519, secp256k1), its sha2-256 multihash otherwise (ECDSA, RSA).
     /// </summary>
     /// <returns>The peer id.</returns>
-    public PeerId ToPeerId() => _peerId ??= PeerId.FromBytes(PeerIdMultihash.FromSerializedPublicKey(_protobuf));
+    public PeerId ToPeerId() => _peerId ??= PeerId.FromSerializedPublicKey(_protobuf);
 
     /// <summary>Extracts the public key inlined in an identity-multihash peer id.</summary>
     /// <param name="peerId">The peer id.</param>
@@ -127,8 +127,7 @@ public sealed class PublicKey : IEquatable<PublicKey>
     {
         ArgumentNullException.ThrowIfNull(peerId);
         key = null;
-        return PeerIdMultihash.TryGetInlineKey(peerId.ToByteArray(), out ReadOnlySpan<byte> serialized)
-            && TryFromProtobuf(serialized, out key);
+        return peerId.TryGetInlinePublicKey(out byte[]? serialized) && TryFromProtobuf(serialized, out key);
     }
 
     /// <inheritdoc />

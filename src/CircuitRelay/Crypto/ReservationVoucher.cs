@@ -110,18 +110,13 @@ public sealed record ReservationVoucher(PeerId Relay, PeerId Peer, DateTimeOffse
 
     private static PeerId ReadPeerId(ByteString bytes, string field)
     {
-        if (!PeerIdMultihash.IsValid(bytes.Span))
-        {
-            throw new InvalidDataException($"The voucher {field} is not a valid peer id.");
-        }
-
         try
         {
             return PeerId.FromBytes(bytes.Span);
         }
         catch (FormatException ex)
         {
-            throw new InvalidDataException($"The voucher {field} is not a valid peer id.", ex);
+            throw new InvalidDataException($"The voucher {field} is not a valid peer id: {ex.Message}", ex);
         }
     }
 

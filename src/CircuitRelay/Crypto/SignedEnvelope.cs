@@ -1,3 +1,4 @@
+using CircuitRelay.Encoding;
 using CircuitRelay.Hosting;
 using Google.Protobuf;
 
@@ -133,18 +134,18 @@ public sealed class SignedEnvelope
     internal static byte[] BuildSigningInput(string domain, ReadOnlySpan<byte> payloadType, ReadOnlySpan<byte> payload)
     {
         int domainLength = System.Text.Encoding.UTF8.GetByteCount(domain);
-        int total = CryptoVarint.GetSize((ulong)domainLength) + domainLength
-            + CryptoVarint.GetSize((ulong)payloadType.Length) + payloadType.Length
-            + CryptoVarint.GetSize((ulong)payload.Length) + payload.Length;
+        int total = Varint.GetByteCount((ulong)domainLength) + domainLength
+            + Varint.GetByteCount((ulong)payloadType.Length) + payloadType.Length
+            + Varint.GetByteCount((ulong)payload.Length) + payload.Length;
 
         var buffer = new byte[total];
         Span<byte> span = buffer;
-        int offset = CryptoVarint.Write(span, (ulong)domainLength);
+        int offset = Varint.Write(span, (ulong)domainLength);
         offset += System.Text.Encoding.UTF8.GetBytes(domain, span[offset..]);
-        offset += CryptoVarint.Write(span[offset..], (ulong)payloadType.Length);
+        offset += Varint.Write(span[offset..], (ulong)payloadType.Length);
         payloadType.CopyTo(span[offset..]);
         offset += payloadType.Length;
-        offset += CryptoVarint.Write(span[offset..], (ulong)payload.Length);
+        offset += Varint.Write(span[offset..], (ulong)payload.Length);
         payload.CopyTo(span[offset..]);
         return buffer;
     }
