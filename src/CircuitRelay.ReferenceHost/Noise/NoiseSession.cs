@@ -28,6 +28,9 @@ namespace CircuitRelay.ReferenceHost.Noise;
 /// (<see cref="InvalidDataException"/> for bad data) and the raw connection is completed with it.</item>
 /// <item><see cref="Abort"/> does the same with an <see cref="IOException"/>. <see cref="DisposeAsync"/>
 /// aborts and waits for both pumps; both are idempotent.</item>
+/// <item>To close gracefully, complete <see cref="Output"/>, await <see cref="OutputClosed"/> (bounded by
+/// the caller's own timeout: a peer that never reads keeps it pending), then dispose. Disposing first
+/// aborts, and data still queued in <see cref="Output"/> may be lost.</item>
 /// </list>
 /// </para>
 /// <para>
@@ -99,7 +102,17 @@ internal sealed partial class NoiseSession : IDuplexPipe, IAsyncDisposable
     {
         Abort();
         await Task.WhenAll(_readPump, _writePump).ConfigureAwait(false);
+
+        // Every later Abort returns before touching the source: the abort reason is already set.
+        _abort.Dispose();
     }
+
+    /// <summary>
+    /// Completes when the send direction has ended: the application completed <see cref="Output"/> and
+    /// everything was flushed and the raw output completed, or the connection stopped reading, or the
+    /// session was aborted. Never faults.
+    /// </summary>
+    public Task OutputClosed => _writePump;
 
     /// <summary>Completes when both pumps have finished (for tests and diagnostics).</summary>
     internal Task PumpsCompleted => Task.WhenAll(_readPump, _writePump);

@@ -69,10 +69,30 @@ public sealed class NoiseSessionTests : IDisposable
 
             await a.Output.WriteAsync(new byte[1000]);
             await a.Output.CompleteAsync();
+            await a.OutputClosed.Within();
             await wire.ToResponder.Pump.Within();
 
             // The forwarder only ends when the initiator's raw output completes.
             wire.ToResponder.Forwarded.Should().Be(handshake + 2 + 1000 + 16);
+        }
+    }
+
+    [Fact]
+    public async Task OutputClosed_AwaitedBeforeDispose_PeerReceivesEverythingAndAGracefulEnd()
+    {
+        byte[] data = NoiseTestSupport.RandomBytes(1024 * 1024, seed: 34);
+        (IDuplexPipe i, IDuplexPipe r) = NoiseTestSupport.CreateRawPair();
+        (NoiseSession a, NoiseSession b) = await NoiseTestSupport.HandshakeAsync(i, r, _identities.Ed25519(), _identities.Ed25519());
+        await using (b)
+        {
+            Task<byte[]> read = b.Input.ReadToEndAsync();
+
+            await a.Output.WriteAsync(data);
+            await a.Output.CompleteAsync();
+            await a.OutputClosed.Within();
+            await a.DisposeAsync();
+
+            (await read.Within()).Should().Equal(data);
         }
     }
 
@@ -236,6 +256,7 @@ public sealed class NoiseSessionTests : IDisposable
 
         await a.DisposeAsync().Within();
         await a.DisposeAsync().Within();
+        a.Abort();
         a.Abort();
 
         a.PumpsCompleted.IsCompleted.Should().BeTrue();
