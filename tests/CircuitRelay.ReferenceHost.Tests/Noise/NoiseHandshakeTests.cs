@@ -127,6 +127,7 @@ public sealed class NoiseHandshakeTests : IDisposable
 
         first[..2].Should().Equal(0x00, 0x20);
         await initiate.Awaiting(t => t.Within()).Should().ThrowAsync<OperationCanceledException>();
+        (await r.Input.ReadToEndAsync().Within()).Should().BeEmpty("message 1 holds the ephemeral key and nothing else");
     }
 
     [Fact]
