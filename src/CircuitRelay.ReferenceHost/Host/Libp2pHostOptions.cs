@@ -1,0 +1,41 @@
+namespace CircuitRelay.ReferenceHost;
+
+/// <summary>Options of <see cref="Libp2pHost"/>.</summary>
+public sealed class Libp2pHostOptions
+{
+    /// <summary>TCP addresses to listen on, e.g. <c>/ip4/127.0.0.1/tcp/0</c> (port 0 = any free port). Empty = dial only.</summary>
+    public IList<string> ListenAddresses { get; } = [];
+
+    /// <summary>The agent version announced by Identify.</summary>
+    public string AgentVersion { get; set; } = "circuitrelay-dotnet/" + typeof(Libp2pHostOptions).Assembly.GetName().Version?.ToString(3);
+
+    /// <summary>Deadline for the whole connection upgrade (multistream-select, Noise, muxer). Default 10 seconds.</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Deadline for a TCP connect. Default 10 seconds.</summary>
+    public TimeSpan DialTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Deadline for negotiating the protocol of a new stream. Default 10 seconds.</summary>
+    public TimeSpan StreamNegotiationTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Interval of Yamux keep-alive pings; null disables them. Default 30 seconds.</summary>
+    public TimeSpan? KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Throws <see cref="ArgumentException"/> when an option is invalid.</summary>
+    public void Validate()
+    {
+        foreach (string address in ListenAddresses)
+        {
+            Multiaddr parsed = Multiaddr.Parse(address);
+            if (!parsed.TryGetIPEndPoint(out _))
+            {
+                throw new ArgumentException($"Listen address '{address}' is not /ip4|ip6/<addr>/tcp/<port>.", nameof(ListenAddresses));
+            }
+        }
+
+        if (HandshakeTimeout <= TimeSpan.Zero || DialTimeout <= TimeSpan.Zero || StreamNegotiationTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("Timeouts must be positive.");
+        }
+    }
+}

@@ -1,0 +1,188 @@
+using System.Diagnostics.Metrics;
+using System.Security.Cryptography;
+using CircuitRelay.Client;
+using CircuitRelay.Crypto;
+using CircuitRelay.Hosting;
+using CircuitRelay.Server;
+using CircuitRelay.Transport;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace CircuitRelay.ReferenceHost.Tests.Host;
+
+public sealed class TcpHostTests : IAsyncLifetime
+{
+    private const string Echo = "/echo/1.0.0";
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private readonly List<IAsyncDisposable> _owned = [];
+    private readonly MeterFactory _meters = new();
+
+    [Fact]
+    public async Task Connect_OverLoopback_EchoesBothWays()
+    {
+        Libp2pHost a = await StartAsync();
+        Libp2pHost b = await StartAsync();
+        b.SetStreamHandler(Echo, EchoAsync);
+
+        ConnectionInfo connection = await a.ConnectAsync(b.ListenAddresses[0].WithPeerId(b.Identity.PeerId)).WaitAsync(Timeout);
+
+        connection.RemotePeer.Should().Be(b.Identity.PeerId);
+        connection.IsRelayed.Should().BeFalse();
+        (await EchoRoundTripAsync(a, b.Identity.PeerId, 4 * 1024 * 1024, relayed: false).WaitAsync(Timeout)).Should().BeTrue();
+        b.GetConnections(a.Identity.PeerId).Should().ContainSingle().Which.Direction.Should().Be(ConnectionDirection.Inbound);
+    }
+
+    [Fact]
+    public async Task Connect_WrongPeerId_FailsTheHandshake()
+    {
+        Libp2pHost a = await StartAsync();
+        Libp2pHost b = await StartAsync();
+        using var other = KeyIdentity.Generate();
+
+        Func<Task> act = () => a.ConnectAsync(b.ListenAddresses[0].WithPeerId(other.PeerId));
+
+        await act.Should().ThrowAsync<IOException>();
+        a.GetConnections(b.Identity.PeerId).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task OpenStream_UnknownProtocol_ThrowsIOException()
+    {
+        Libp2pHost a = await StartAsync();
+        Libp2pHost b = await StartAsync();
+        await a.ConnectAsync(b.ListenAddresses[0].WithPeerId(b.Identity.PeerId)).WaitAsync(Timeout);
+
+        Func<Task> act = () => a.OpenStreamAsync(b.Identity.PeerId, "/nope/1.0.0").AsTask();
+
+        await act.Should().ThrowAsync<IOException>();
+    }
+
+    [Fact]
+    public async Task Relay_OverTcp_ListenerReachableAndStreamsEchoThroughTheCircuit()
+    {
+        Libp2pHost relayHost = await StartAsync();
+        var relay = new RelayServer(relayHost, new RelayServerOptions { CircuitDataLimit = 0, CircuitDurationLimit = TimeSpan.Zero }, NullLoggerFactory.Instance, _meters, TimeProvider.System);
+        _owned.Insert(0, relay);
+        relay.Start();
+        Multiaddr relayAddress = relayHost.ListenAddresses[0].WithPeerId(relayHost.Identity.PeerId);
+
+        Libp2pHost listenerHost = await StartAsync();
+        listenerHost.SetStreamHandler(Echo, EchoAsync, new StreamHandlerOptions { AllowLimitedConnection = true });
+        RelayClient listenerClient = StartClient(listenerHost);
+        CircuitListener listener = await new CircuitTransport(listenerClient).ListenAsync(relayAddress.Encapsulate("/p2p-circuit")).WaitAsync(Timeout);
+        _owned.Insert(0, listener);
+        listenerHost.AcceptRelayed(listener);
+
+        Libp2pHost dialerHost = await StartAsync();
+        dialerHost.UseCircuitTransport(new CircuitTransport(StartClient(dialerHost)));
+        Multiaddr circuit = Multiaddr.CreateCircuit(relayHost.ListenAddresses[0], relayHost.Identity.PeerId, listenerHost.Identity.PeerId);
+
+        ConnectionInfo connection = await dialerHost.ConnectAsync(circuit).WaitAsync(Timeout);
+
+        connection.IsRelayed.Should().BeTrue();
+        connection.RemotePeer.Should().Be(listenerHost.Identity.PeerId);
+        Task<bool>[] echoes = [.. Enumerable.Range(0, 4).Select(_ => EchoRoundTripAsync(dialerHost, listenerHost.Identity.PeerId, 1024 * 1024, relayed: true))];
+        (await Task.WhenAll(echoes).WaitAsync(Timeout)).Should().AllBeEquivalentTo(true);
+        relay.GetStatistics().ActiveCircuits.Should().Be(1);
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (IAsyncDisposable owned in _owned)
+        {
+            await owned.DisposeAsync();
+        }
+
+        _meters.Dispose();
+    }
+
+    private async Task<Libp2pHost> StartAsync()
+    {
+        var options = new Libp2pHostOptions();
+        options.ListenAddresses.Add("/ip4/127.0.0.1/tcp/0");
+        Libp2pHost host = await Libp2pHost.StartAsync(KeyIdentity.Generate(), options, NullLoggerFactory.Instance);
+        _owned.Add(host);
+        return host;
+    }
+
+    private RelayClient StartClient(Libp2pHost host)
+    {
+        var client = new RelayClient(host, new RelayClientOptions(), NullLoggerFactory.Instance, _meters, TimeProvider.System);
+        _owned.Insert(0, client);
+        client.Start();
+        return client;
+    }
+
+    private static async Task<bool> EchoRoundTripAsync(Libp2pHost from, PeerId to, int size, bool relayed)
+    {
+        ILibp2pStream stream = await from.OpenStreamAsync(to, Echo, new OpenStreamOptions { AllowLimitedConnection = relayed });
+        stream.Connection.IsRelayed.Should().Be(relayed);
+        byte[] payload = RandomNumberGenerator.GetBytes(size);
+        Task send = Task.Run(async () =>
+        {
+            await stream.Output.WriteAsync(payload);
+            await stream.Output.CompleteAsync();
+        });
+        using var received = new MemoryStream();
+        while (true)
+        {
+            var result = await stream.Input.ReadAsync();
+            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+            {
+                received.Write(segment.Span);
+            }
+
+            stream.Input.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                break;
+            }
+        }
+
+        await send;
+        await stream.DisposeAsync();
+        return received.ToArray().AsSpan().SequenceEqual(payload);
+    }
+
+    private static async Task EchoAsync(ILibp2pStream stream, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                var result = await stream.Input.ReadAsync(cancellationToken);
+                foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+                {
+                    await stream.Output.WriteAsync(segment, cancellationToken);
+                }
+
+                stream.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+
+            await stream.Output.CompleteAsync();
+        }
+        finally
+        {
+            await stream.DisposeAsync();
+        }
+    }
+
+    private sealed class MeterFactory : IMeterFactory
+    {
+        private readonly List<Meter> _meters = [];
+
+        public Meter Create(MeterOptions options)
+        {
+            var meter = new Meter(options);
+            _meters.Add(meter);
+            return meter;
+        }
+
+        public void Dispose() => _meters.ForEach(m => m.Dispose());
+    }
+}
