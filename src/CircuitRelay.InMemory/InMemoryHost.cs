@@ -29,6 +29,7 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
     private readonly Lock _sync = new();
     private readonly HashSet<MuxedConnection> _attached = [];
     private readonly List<MuxedConnection> _registered = [];
+    private readonly Dictionary<PeerId, TaskCompletionSource<MuxedConnection>> _pendingDials = [];
     private readonly ConcurrentDictionary<string, HandlerRegistration> _handlers = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _shutdown = new();
     private readonly TaskTracker _handlerTasks = new();
@@ -416,6 +417,9 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
             throw new IOException("A host cannot dial itself.");
         }
 
+        // Concurrent dials to one peer share a single attempt, so they end up on one connection.
+        TaskCompletionSource<MuxedConnection>? ours = null;
+        Task<MuxedConnection> dial;
         lock (_sync)
         {
             MuxedConnection? existing = _registered.FirstOrDefault(c => c.Info.RemotePeer.Equals(peer) && !c.Info.IsRelayed);
@@ -423,8 +427,44 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
             {
                 return existing;
             }
+
+            if (_pendingDials.TryGetValue(peer, out TaskCompletionSource<MuxedConnection>? pending))
+            {
+                dial = pending.Task;
+            }
+            else
+            {
+                ours = new TaskCompletionSource<MuxedConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
+                _pendingDials.Add(peer, ours);
+                dial = ours.Task;
+            }
         }
 
+        if (ours is not null)
+        {
+            // An in-memory dial completes (or fails) promptly, so it runs to its end even if cancelled.
+            try
+            {
+                ours.TrySetResult(await DialAsync(peer).ConfigureAwait(false));
+            }
+            catch (Exception exception)
+            {
+                ours.TrySetException(exception);
+            }
+            finally
+            {
+                lock (_sync)
+                {
+                    _pendingDials.Remove(peer);
+                }
+            }
+        }
+
+        return await dial.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<MuxedConnection> DialAsync(PeerId peer)
+    {
         if (!_network.TryGetHost(peer, out InMemoryHost? target))
         {
             throw new IOException($"Cannot dial {peer}: no host of the network has that peer id.");
@@ -447,7 +487,7 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
             new ConnectionInfo(_network.NextConnectionId(), PeerId, dialerAddress, ConnectionDirection.Inbound) { LocalAddress = target.ListenAddress });
         outbound.Start();
         inbound.Start();
-        await WaitEstablishedAsync([outbound, inbound], cancellationToken).ConfigureAwait(false);
+        await WaitEstablishedAsync([outbound, inbound], CancellationToken.None).ConfigureAwait(false);
         return outbound;
     }
 

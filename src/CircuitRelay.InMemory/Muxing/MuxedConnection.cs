@@ -76,6 +76,7 @@ internal sealed partial class MuxedConnection
             _established.TrySetException(new IOException("The host is shut down."));
             _raw.Input.Complete();
             _raw.Output.Complete();
+            _closing.Dispose();
             return;
         }
 

@@ -41,6 +41,64 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
     }
 
     [Fact]
+    public async Task AddConnectionAsync_OverStreamsSplicedByARelayHost_CarriesStreamsAndClosesWithTheCircuit()
+    {
+        InMemoryHost a = Network.CreateHost();
+        InMemoryHost relay = Network.CreateHost();
+        InMemoryHost b = Network.CreateHost();
+        b.AcceptsInboundConnections = false;
+        b.SetStreamHandler(EchoProtocol, EchoAsync, new StreamHandlerOptions { AllowLimitedConnection = true });
+        var circuitOpen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var splices = new List<Task>();
+        relay.SetStreamHandler("/test/hop", async (hop, cancellationToken) =>
+        {
+            // The relay opens a "stop" stream to b on b's existing connection and splices both ways.
+            ILibp2pStream stop = await relay.OpenStreamAsync(b.PeerId, "/test/stop", ExistingOnly, cancellationToken);
+            lock (splices)
+            {
+                splices.Add(Task.WhenAll(PumpAsync(hop, stop), PumpAsync(stop, hop)));
+            }
+
+            circuitOpen.TrySetResult();
+        });
+        Multiaddr viaRelay = RelayedAddress(relay);
+        var inboundAtB = new TaskCompletionSource<Task<ConnectionInfo>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.SetStreamHandler(
+            "/test/stop",
+            (stop, _) =>
+            {
+                inboundAtB.TrySetResult(b.AddConnectionAsync(stop, a.PeerId, viaRelay, ConnectionDirection.Inbound, isRelayed: true, RelayLimit.Default).AsTask());
+                return Task.CompletedTask;
+            },
+            new StreamHandlerOptions { AllowLimitedConnection = true });
+        await b.ConnectAsync(relay.PeerId).AsTask().WaitAsync(TestTimeout);
+
+        ILibp2pStream hopStream = await a.OpenStreamAsync(relay.PeerId, "/test/hop").AsTask().WaitAsync(TestTimeout);
+        await circuitOpen.Task.WaitAsync(TestTimeout);
+        ConnectionInfo atA = await a.AddConnectionAsync(hopStream, b.PeerId, viaRelay, ConnectionDirection.Outbound, isRelayed: true, RelayLimit.Default).AsTask().WaitAsync(TestTimeout);
+        ConnectionInfo atB = await (await inboundAtB.Task.WaitAsync(TestTimeout)).WaitAsync(TestTimeout);
+
+        byte[] data = RandomBytes(200_000, seed: 3);
+        await using (ILibp2pStream echo = await a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnlyAllowLimited).AsTask().WaitAsync(TestTimeout))
+        {
+            echo.Connection.Should().BeSameAs(atA);
+            Task<byte[]> echoed = echo.Input.ReadToEndAsync();
+            await echo.Output.WriteAllAndCompleteAsync(data).WaitAsync(TestTimeout);
+            (await echoed.WaitAsync(TestTimeout)).Should().Equal(data);
+        }
+
+        // The relay drops b: the circuit dies, and so does the relayed connection at both ends.
+        Task<ConnectionInfo> closedAtA = NextConnectionEvent(h => a.ConnectionClosed += h);
+        Task<ConnectionInfo> closedAtB = NextConnectionEvent(h => b.ConnectionClosed += h);
+        await relay.DisconnectAsync(b.PeerId).AsTask().WaitAsync(TestTimeout);
+
+        (await closedAtA.WaitAsync(TestTimeout)).Should().BeSameAs(atA);
+        await closedAtB.WaitAsync(TestTimeout);
+        b.GetConnections(a.PeerId).Should().NotContain(atB);
+        await Task.WhenAll(splices).WaitAsync(TestTimeout);
+    }
+
+    [Fact]
     public async Task AddConnectionAsync_ListenerSide_ReachesTheDialersHandlers()
     {
         InMemoryHost a = Network.CreateHost();
@@ -222,6 +280,34 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
 
         await closed.WaitAsync(TestTimeout);
         await drained.WaitAsync(TestTimeout);
+    }
+
+    /// <summary>Copies one stream into another like a relay's splice: FIN is passed on, a failure resets both.</summary>
+    private static async Task PumpAsync(ILibp2pStream from, ILibp2pStream to)
+    {
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await from.Input.ReadAsync();
+                foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+                {
+                    await to.Output.WriteAsync(segment);
+                }
+
+                from.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    await to.Output.CompleteAsync();
+                    return;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            from.Abort();
+            to.Abort();
+        }
     }
 
     private static Multiaddr AddressOf(string ip) => InMemoryAddress.Create(IPAddress.Parse(ip), 4001);

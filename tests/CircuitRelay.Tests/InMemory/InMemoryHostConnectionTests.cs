@@ -40,6 +40,24 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
     }
 
     [Fact]
+    public async Task OpenStreamAsync_ConcurrentFirstStreams_ShareOneDial()
+    {
+        InMemoryHost a = Network.CreateHost();
+        InMemoryHost b = Network.CreateHost();
+        b.SetStreamHandler(EchoProtocol, EchoAsync);
+
+        ILibp2pStream[] streams = await Task.WhenAll(
+            Enumerable.Range(0, 8).Select(_ => a.OpenStreamAsync(b.PeerId, EchoProtocol).AsTask())).WaitAsync(TestTimeout);
+
+        streams.Select(s => s.Connection).Distinct().Should().ContainSingle();
+        a.GetConnections(b.PeerId).Should().ContainSingle();
+        foreach (ILibp2pStream stream in streams)
+        {
+            await stream.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task ConnectAsync_Addresses_DialerSeesListenAddressListenerSeesDialerIpAndEphemeralPort()
     {
         InMemoryHost a = Network.CreateHost();
