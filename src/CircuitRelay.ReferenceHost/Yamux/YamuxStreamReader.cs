@@ -1,0 +1,73 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+
+namespace CircuitRelay.ReferenceHost.Yamux;
+
+/// <summary>
+/// The application's view of a stream's receive pipe: tells the stream how many bytes each
+/// <see cref="PipeReader.AdvanceTo(SequencePosition)"/> consumed, so it can grant window back.
+/// </summary>
+internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : PipeReader
+{
+    private ReadOnlySequence<byte> _lastBuffer;
+    private bool _hasBuffer;
+
+    /// <inheritdoc />
+    public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+    /// <inheritdoc />
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+    {
+        long count = _hasBuffer ? _lastBuffer.GetOffset(consumed) - _lastBuffer.GetOffset(_lastBuffer.Start) : 0;
+        _hasBuffer = false;
+        _lastBuffer = default;
+        inner.AdvanceTo(consumed, examined);
+        if (count > 0)
+        {
+            stream.OnConsumed(count);
+        }
+    }
+
+    /// <inheritdoc />
+    public override void CancelPendingRead() => inner.CancelPendingRead();
+
+    /// <inheritdoc />
+    public override void Complete(Exception? exception = null)
+    {
+        _hasBuffer = false;
+        _lastBuffer = default;
+        inner.Complete(exception);
+        stream.OnInputCompleted();
+    }
+
+    /// <inheritdoc />
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        ValueTask<ReadResult> read = inner.ReadAsync(cancellationToken);
+        return read.IsCompletedSuccessfully ? new ValueTask<ReadResult>(Track(read.Result)) : AwaitReadAsync(read);
+    }
+
+    /// <inheritdoc />
+    public override bool TryRead(out ReadResult result)
+    {
+        if (inner.TryRead(out result))
+        {
+            Track(result);
+            return true;
+        }
+
+        return false;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ReadResult> AwaitReadAsync(ValueTask<ReadResult> read) =>
+        Track(await read.ConfigureAwait(false));
+
+    private ReadResult Track(ReadResult result)
+    {
+        _lastBuffer = result.Buffer;
+        _hasBuffer = true;
+        return result;
+    }
+}

@@ -1,0 +1,364 @@
+using System.Diagnostics.Metrics;
+using CircuitRelay.Diagnostics;
+using CircuitRelay.Hosting;
+using CircuitRelay.Internal;
+using CircuitRelay.Protocol;
+using CircuitRelay.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace CircuitRelay.Client;
+
+/// <summary>
+/// The client side of Circuit Relay v2: reserves slots on relays (and keeps them renewed), connects to
+/// peers through relays, and answers the relays' stop requests by handing circuits to listeners.
+/// </summary>
+/// <remarks>
+/// Call <see cref="Start"/> to mount <c>/libp2p/circuit/relay/0.2.0/stop</c>. Every host should run a
+/// client; only reachable hosts also run a <see cref="Server.RelayServer"/>.
+/// </remarks>
+public sealed class RelayClient : IAsyncDisposable
+{
+    private readonly ILibp2pHost _host;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<PeerId, RelayReservation> _reservations = [];
+    private readonly Dictionary<PeerId, CircuitListener> _listeners = [];
+    private readonly HashSet<Task> _running = [];
+    private readonly CancellationTokenSource _shutdown = new();
+    private int _started;
+    private int _disposed;
+
+    /// <summary>Creates a relay client.</summary>
+    /// <param name="host">The host to use for streams and identity.</param>
+    /// <param name="options">The options; validated now.</param>
+    /// <param name="loggerFactory">Where logs go.</param>
+    /// <param name="meterFactory">Where metrics go (meter <c>CircuitRelay</c>).</param>
+    /// <param name="timeProvider">The clock for renewals and timeouts.</param>
+    public RelayClient(ILibp2pHost host, RelayClientOptions options, ILoggerFactory loggerFactory, IMeterFactory meterFactory, TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        options.Validate();
+        _host = host;
+        Options = options.Clone();
+        Logger = loggerFactory.CreateLogger<RelayClient>();
+        Metrics = new RelayMetrics(meterFactory);
+        Time = timeProvider;
+    }
+
+    /// <summary>The host this client runs on.</summary>
+    public ILibp2pHost Host => _host;
+
+    /// <summary>The reservations currently held.</summary>
+    public IReadOnlyList<RelayReservation> Reservations
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _reservations.Values];
+            }
+        }
+    }
+
+    internal RelayClientOptions Options { get; }
+
+    internal ILogger Logger { get; }
+
+    internal RelayMetrics Metrics { get; }
+
+    internal TimeProvider Time { get; }
+
+    internal CancellationToken ShutdownToken => _shutdown.Token;
+
+    /// <summary>Mounts the stop protocol on the host.</summary>
+    public void Start()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            return;
+        }
+
+        _host.ConnectionClosed += OnConnectionClosed;
+        _host.SetStreamHandler(RelayProtocol.Stop, HandleStopAsync);
+    }
+
+    /// <summary>
+    /// Reserves a slot on <paramref name="relay"/> (connecting through <paramref name="relayAddresses"/> when
+    /// not connected yet) and keeps it renewed. Reserving again on the same relay renews and returns the same reservation.
+    /// </summary>
+    /// <exception cref="RelayException">The relay refused (its status is in <see cref="RelayException.Status"/>), answered
+    /// something invalid, sent a voucher that does not verify, or could not be reached (<see cref="RelayStatus.ConnectionFailed"/>).</exception>
+    public async Task<RelayReservation> ReserveAsync(PeerId relay, IReadOnlyList<Multiaddr>? relayAddresses = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(relay);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        using var timeout = new TimeoutScope(Options.ReserveTimeout, Time, cancellationToken);
+        IReadOnlyList<Multiaddr> addresses = relayAddresses ?? [];
+        ReservationGrant grant;
+        try
+        {
+            grant = await RequestReservationAsync(relay, addresses, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new RelayException(RelayStatus.ConnectionFailed, "reserve: timed out", ex);
+        }
+
+        RelayReservation? previous = null;
+        RelayReservation reservation;
+        lock (_lock)
+        {
+            if (_reservations.TryGetValue(relay, out RelayReservation? existing) && existing.IsActive)
+            {
+                previous = existing;
+                reservation = existing;
+            }
+            else
+            {
+                reservation = new RelayReservation(this, relay, addresses, grant);
+                _reservations[relay] = reservation;
+            }
+        }
+
+        if (previous is not null)
+        {
+            previous.Apply(grant);
+            return previous;
+        }
+
+        Metrics.ClientReservations.Add(1);
+        RelayLog.Reserved(Logger, relay, grant.Expiry);
+        reservation.Schedule();
+        return reservation;
+    }
+
+    /// <summary>
+    /// Opens a relayed connection to <paramref name="target"/> through <paramref name="relay"/>. The result is
+    /// a raw byte stream: upgrade it (security, muxer) like any outbound connection.
+    /// </summary>
+    /// <exception cref="RelayException">The relay refused (e.g. <see cref="RelayStatus.NoReservation"/>), the target
+    /// refused, or the relay could not be reached (<see cref="RelayStatus.ConnectionFailed"/>).</exception>
+    public async Task<RelayedConnection> ConnectAsync(PeerId relay, PeerId target, IReadOnlyList<Multiaddr>? relayAddresses = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(relay);
+        ArgumentNullException.ThrowIfNull(target);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        using var timeout = new TimeoutScope(Options.ConnectTimeout, Time, cancellationToken);
+        ILibp2pStream stream;
+        try
+        {
+            stream = await OpenHopAsync(relay, relayAddresses ?? [], "connect", timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new RelayException(RelayStatus.ConnectionFailed, "connect: timed out", ex);
+        }
+
+        RelayLimit? limit;
+        try
+        {
+            limit = await OutboundHop.ConnectAsync(stream, target, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            stream.Abort();
+            await stream.DisposeAsync().ConfigureAwait(false);
+            if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+
+            RelayException error = Wrap(ex, "connect");
+            Metrics.ClientOutgoing.Add(1, RelayMetrics.StatusTag(error.Status));
+            throw error;
+        }
+
+        Metrics.ClientOutgoing.Add(1, RelayMetrics.StatusTag(RelayStatus.Ok));
+        RelayLog.Connected(Logger, relay, target);
+        Multiaddr remote = stream.Connection.RemoteAddress.IsRelayed
+            ? Multiaddr.CreateCircuit(Multiaddr.Empty, relay, target)
+            : Multiaddr.CreateCircuit(stream.Connection.RemoteAddress, relay, target);
+        return new RelayedConnection(stream, relay, target, limit, ConnectionDirection.Outbound, remote);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        if (Volatile.Read(ref _started) != 0)
+        {
+            _host.RemoveStreamHandler(RelayProtocol.Stop);
+            _host.ConnectionClosed -= OnConnectionClosed;
+        }
+
+        await _shutdown.CancelAsync().ConfigureAwait(false);
+        CircuitListener[] listeners;
+        RelayReservation[] reservations;
+        Task[] running;
+        lock (_lock)
+        {
+            listeners = [.. _listeners.Values];
+            reservations = [.. _reservations.Values];
+            running = [.. _running];
+        }
+
+        foreach (CircuitListener listener in listeners)
+        {
+            await listener.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (RelayReservation reservation in reservations)
+        {
+            await reservation.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _shutdown.Dispose();
+    }
+
+    /// <summary>One RESERVE exchange on a new hop stream (used for the first request and for renewals).</summary>
+    internal async Task<ReservationGrant> RequestReservationAsync(PeerId relay, IReadOnlyList<Multiaddr> relayAddresses, CancellationToken cancellationToken)
+    {
+        ILibp2pStream stream = await OpenHopAsync(relay, relayAddresses, "reserve", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await OutboundHop.ReserveAsync(stream, relay, _host.Identity.PeerId, _host.SignatureVerifier, Time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not RelayException && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            stream.Abort();
+            throw Wrap(ex, "reserve");
+        }
+        finally
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    internal bool RegisterListener(CircuitListener listener)
+    {
+        lock (_lock)
+        {
+            return _listeners.TryAdd(listener.Relay, listener);
+        }
+    }
+
+    internal void UnregisterListener(CircuitListener listener)
+    {
+        lock (_lock)
+        {
+            if (_listeners.TryGetValue(listener.Relay, out CircuitListener? current) && current == listener)
+            {
+                _listeners.Remove(listener.Relay);
+            }
+        }
+    }
+
+    internal void Forget(RelayReservation reservation)
+    {
+        bool removed;
+        lock (_lock)
+        {
+            removed = _reservations.TryGetValue(reservation.Relay, out RelayReservation? current) && current == reservation && _reservations.Remove(reservation.Relay);
+        }
+
+        if (removed)
+        {
+            Metrics.ClientReservations.Add(-1);
+        }
+    }
+
+    internal bool HasReservation(PeerId relay)
+    {
+        lock (_lock)
+        {
+            return _reservations.TryGetValue(relay, out RelayReservation? reservation) && reservation.IsActive;
+        }
+    }
+
+    internal CircuitListener? FindListener(PeerId relay)
+    {
+        lock (_lock)
+        {
+            return _listeners.GetValueOrDefault(relay);
+        }
+    }
+
+    private async Task<ILibp2pStream> OpenHopAsync(PeerId relay, IReadOnlyList<Multiaddr> relayAddresses, string operation, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var options = new OpenStreamOptions { DialAddresses = [.. relayAddresses.Select(a => a.WithoutPeerId()).Where(a => !a.IsEmpty)] };
+            return await _host.OpenStreamAsync(relay, RelayProtocol.Hop, options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException)
+        {
+            throw new RelayException(RelayStatus.ConnectionFailed, $"{operation}: cannot open a hop stream to relay {relay}: {ex.Message}", ex);
+        }
+    }
+
+    private static RelayException Wrap(Exception ex, string operation)
+    {
+        if (ex is RelayException relay)
+        {
+            return relay;
+        }
+
+        string what = ex is OperationCanceledException ? "timed out" : ex.Message;
+        return new RelayException(RelayStatus.ConnectionFailed, $"{operation}: {what}", ex);
+    }
+
+    private void OnConnectionClosed(object? sender, ConnectionEventArgs e)
+    {
+        PeerId peer = e.Connection.RemotePeer;
+        RelayReservation? reservation;
+        lock (_lock)
+        {
+            reservation = _reservations.GetValueOrDefault(peer);
+        }
+
+        if (reservation is not null && !_host.GetConnections(peer).Any(c => !c.IsRelayed))
+        {
+            reservation.OnRelayDisconnected();
+        }
+    }
+
+    private Task HandleStopAsync(ILibp2pStream stream, CancellationToken cancellationToken)
+    {
+        Task task;
+        lock (_lock)
+        {
+            if (_shutdown.IsCancellationRequested)
+            {
+                stream.Abort();
+                return Task.CompletedTask;
+            }
+
+            task = InboundStop.HandleAsync(this, stream);
+            _running.Add(task);
+        }
+
+        _ = task.ContinueWith(
+            static (t, state) =>
+            {
+                var self = (RelayClient)state!;
+                lock (self._lock)
+                {
+                    self._running.Remove(t);
+                }
+            },
+            this,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        return task;
+    }
+}

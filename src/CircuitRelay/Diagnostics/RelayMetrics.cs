@@ -1,0 +1,58 @@
+using System.Diagnostics.Metrics;
+
+namespace CircuitRelay.Diagnostics;
+
+/// <summary>The relay's instruments, created from the host application's <see cref="IMeterFactory"/>.</summary>
+internal sealed class RelayMetrics
+{
+    public const string MeterName = "CircuitRelay";
+
+    public RelayMetrics(IMeterFactory meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        Meter meter = meterFactory.Create(MeterName);
+        ActiveReservations = meter.CreateUpDownCounter<long>("libp2p.relay.server.reservations.active", "{reservation}", "Reservations currently held on this relay.");
+        Reservations = meter.CreateCounter<long>("libp2p.relay.server.reservations", "{reservation}", "Reservation requests, by outcome (accepted, renewed, refused) and status.");
+        ReservationsEnded = meter.CreateCounter<long>("libp2p.relay.server.reservations.ended", "{reservation}", "Reservations ended, by reason (expired, disconnected).");
+        ActiveCircuits = meter.CreateUpDownCounter<long>("libp2p.relay.server.circuits.active", "{circuit}", "Circuits currently relayed.");
+        CircuitRequests = meter.CreateCounter<long>("libp2p.relay.server.connect_requests", "{request}", "Connect requests, by status.");
+        CircuitsClosed = meter.CreateCounter<long>("libp2p.relay.server.circuits.closed", "{circuit}", "Circuits closed, by reason.");
+        CircuitDuration = meter.CreateHistogram<double>("libp2p.relay.server.circuit.duration", "s", "Lifetime of relayed circuits.");
+        BytesRelayed = meter.CreateCounter<long>("libp2p.relay.server.bytes", "By", "Bytes relayed, by direction (to_target, to_source).");
+        ClientReservations = meter.CreateUpDownCounter<long>("libp2p.relay.client.reservations.active", "{reservation}", "Reservations this node holds on relays.");
+        ClientRenewals = meter.CreateCounter<long>("libp2p.relay.client.renewals", "{renewal}", "Reservation renewals, by outcome.");
+        ClientIncoming = meter.CreateCounter<long>("libp2p.relay.client.incoming", "{circuit}", "Incoming circuits (stop requests), by status.");
+        ClientOutgoing = meter.CreateCounter<long>("libp2p.relay.client.outgoing", "{circuit}", "Outgoing circuits (hop connect), by status.");
+    }
+
+    public UpDownCounter<long> ActiveReservations { get; }
+    public Counter<long> Reservations { get; }
+    public Counter<long> ReservationsEnded { get; }
+    public UpDownCounter<long> ActiveCircuits { get; }
+    public Counter<long> CircuitRequests { get; }
+    public Counter<long> CircuitsClosed { get; }
+    public Histogram<double> CircuitDuration { get; }
+    public Counter<long> BytesRelayed { get; }
+    public UpDownCounter<long> ClientReservations { get; }
+    public Counter<long> ClientRenewals { get; }
+    public Counter<long> ClientIncoming { get; }
+    public Counter<long> ClientOutgoing { get; }
+
+    public static readonly KeyValuePair<string, object?> ToTarget = new("direction", "to_target");
+    public static readonly KeyValuePair<string, object?> ToSource = new("direction", "to_source");
+
+    public static KeyValuePair<string, object?> StatusTag(RelayStatus status) => new("status", StatusName(status));
+
+    public static string StatusName(RelayStatus status) => status switch
+    {
+        RelayStatus.Ok => "ok",
+        RelayStatus.ReservationRefused => "reservation_refused",
+        RelayStatus.ResourceLimitExceeded => "resource_limit_exceeded",
+        RelayStatus.PermissionDenied => "permission_denied",
+        RelayStatus.ConnectionFailed => "connection_failed",
+        RelayStatus.NoReservation => "no_reservation",
+        RelayStatus.MalformedMessage => "malformed_message",
+        RelayStatus.UnexpectedMessage => "unexpected_message",
+        _ => "unknown",
+    };
+}

@@ -1,0 +1,351 @@
+using System.Net;
+using CircuitRelay.Diagnostics;
+using CircuitRelay.Hosting;
+using CircuitRelay.Internal;
+using CircuitRelay.Protocol;
+using CircuitRelay.Protocol.Pb;
+using Google.Protobuf;
+
+namespace CircuitRelay.Server;
+
+public sealed partial class RelayServer
+{
+    private readonly HashSet<CircuitSplice> _circuits = [];
+    private readonly Dictionary<PeerId, int> _circuitsPerPeer = [];
+    private readonly Dictionary<PeerId, BandwidthEntry> _bandwidth = [];
+    private int _circuitCount;
+
+    private sealed class BandwidthEntry(TokenBucket bucket)
+    {
+        public TokenBucket Bucket { get; } = bucket;
+
+        public int References { get; set; }
+    }
+
+    private async Task HandleConnectAsync(ILibp2pStream source, HopMessage request, RelayServerOptions options)
+    {
+        ConnectionInfo connection = source.Connection;
+        PeerId from = connection.RemotePeer;
+
+        // go's order of checks (digest 1.5).
+        if (connection.IsRelayed || connection.RemoteAddress.IsRelayed)
+        {
+            await RefuseConnectAsync(source, null, RelayStatus.PermissionDenied, "connect over a relayed connection").ConfigureAwait(false);
+            return;
+        }
+
+        if (request.Peer is not { HasId: true } peer || !PeerId.TryFromBytes(peer.Id.Span, out PeerId? target))
+        {
+            await RefuseConnectAsync(source, null, RelayStatus.MalformedMessage, "missing or invalid target peer id").ConfigureAwait(false);
+            return;
+        }
+
+        if (options.AllowConnect is { } allow && !allow(from, connection.RemoteAddress, target))
+        {
+            await RefuseConnectAsync(source, target, RelayStatus.PermissionDenied, "refused by the access-control hook").ConfigureAwait(false);
+            return;
+        }
+
+        string? ipKey = connection.RemoteAddress.TryGetIPAddress(out IPAddress? ip) ? ip.ToString() : null;
+        if (!_connectPeerLimiter.TryAcquire(from, options.ConnectRateLimitPerPeer.Permits, options.ConnectRateLimitPerPeer.Period)
+            || (ipKey is not null && !_connectIpLimiter.TryAcquire(ipKey, options.ConnectRateLimitPerIp.Permits, options.ConnectRateLimitPerIp.Period)))
+        {
+            await RefuseConnectAsync(source, target, RelayStatus.ResourceLimitExceeded, "rate limited").ConfigureAwait(false);
+            return;
+        }
+
+        if (!HasReservation(target))
+        {
+            await RefuseConnectAsync(source, target, RelayStatus.NoReservation, "the target holds no reservation").ConfigureAwait(false);
+            return;
+        }
+
+        if (!TryAddCircuit(from, target, options, out string? capReason))
+        {
+            await RefuseConnectAsync(source, target, RelayStatus.ResourceLimitExceeded, capReason).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            RelayLimit? limit = options.GetCircuitLimit();
+            (ILibp2pStream? stop, RelayStatus status, string reason) = await OpenStopAsync(from, target, limit, options).ConfigureAwait(false);
+            if (stop is null)
+            {
+                await RefuseConnectAsync(source, target, status, reason).ConfigureAwait(false);
+                return;
+            }
+
+            var ok = new HopMessage { Type = HopMessage.Types.Type.Status, Status = Status.Ok };
+            if (MessageIO.ToWire(limit) is { } wireLimit)
+            {
+                ok.Limit = wireLimit;
+            }
+
+            try
+            {
+                using var timeout = new TimeoutScope(options.StreamTimeout, _time, _shutdown.Token);
+                await MessageIO.WriteAsync(source.Output, ok, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+            {
+                source.Abort();
+                stop.Abort();
+                await source.DisposeAsync().ConfigureAwait(false);
+                await stop.DisposeAsync().ConfigureAwait(false);
+                return;
+            }
+
+            await SpliceAsync(source, stop, from, target, limit, options).ConfigureAwait(false);
+        }
+        finally
+        {
+            RemoveCircuit(from, target);
+        }
+    }
+
+    /// <summary>
+    /// Opens the stop stream over the target's existing connection (never dialing) and runs the stop
+    /// handshake. Returns the accepted stream, or null with the status to answer the source.
+    /// </summary>
+    private async Task<(ILibp2pStream? Stop, RelayStatus Status, string Reason)> OpenStopAsync(PeerId from, PeerId target, RelayLimit? limit, RelayServerOptions options)
+    {
+        ILibp2pStream stop;
+        try
+        {
+            using var timeout = new TimeoutScope(options.ConnectTimeout, _time, _shutdown.Token);
+            stop = await _host.OpenStreamAsync(target, RelayProtocol.Stop, new OpenStreamOptions { ExistingConnectionOnly = true }, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            return (null, RelayStatus.ConnectionFailed, "could not open a stop stream: " + ex.Message);
+        }
+
+        RelayStatus? answer;
+        string reason;
+        try
+        {
+            var connect = new StopMessage
+            {
+                Type = StopMessage.Types.Type.Connect,
+                Peer = new Peer { Id = ByteString.CopyFrom(from.AsSpan()) },
+            };
+            if (MessageIO.ToWire(limit) is { } wireLimit)
+            {
+                connect.Limit = wireLimit;
+            }
+
+            using var timeout = new TimeoutScope(options.StreamTimeout, _time, _shutdown.Token);
+            await MessageIO.WriteAsync(stop.Output, connect, timeout.Token).ConfigureAwait(false);
+            StopMessage reply = await MessageIO.ReadStopAsync(stop.Input, timeout.Token).ConfigureAwait(false);
+            if (!reply.HasType || reply.Type != StopMessage.Types.Type.Status)
+            {
+                answer = null;
+                reason = "the target answered with a non-STATUS message";
+            }
+            else
+            {
+                answer = MessageIO.FromWire(reply.Status);
+                reason = "the target answered " + (answer?.ToString() ?? ((int)reply.Status).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            answer = null;
+            reason = "stop handshake failed: " + ex.Message;
+        }
+
+        if (answer == RelayStatus.Ok)
+        {
+            return (stop, RelayStatus.Ok, reason);
+        }
+
+        stop.Abort();
+        await stop.DisposeAsync().ConfigureAwait(false);
+
+        // Relay the target's refusal; anything else (I/O error, protocol error, odd status) is CONNECTION_FAILED.
+        RelayStatus status = answer is RelayStatus.NoReservation or RelayStatus.ResourceLimitExceeded or RelayStatus.PermissionDenied or RelayStatus.ConnectionFailed
+            ? answer.Value
+            : RelayStatus.ConnectionFailed;
+        return (null, status, reason);
+    }
+
+    private async Task SpliceAsync(ILibp2pStream source, ILibp2pStream stop, PeerId from, PeerId target, RelayLimit? limit, RelayServerOptions options)
+    {
+        var splice = new CircuitSplice(source, stop, limit, options.BufferSize, _time, _shutdown.Token)
+        {
+            SourceBandwidth = AcquireBandwidth(from, options),
+            TargetBandwidth = AcquireBandwidth(target, options),
+            OnBytesToTarget = bytes =>
+            {
+                Interlocked.Add(ref _bytesToTarget, bytes);
+                _metrics.BytesRelayed.Add(bytes, RelayMetrics.ToTarget);
+            },
+            OnBytesToSource = bytes =>
+            {
+                Interlocked.Add(ref _bytesToSource, bytes);
+                _metrics.BytesRelayed.Add(bytes, RelayMetrics.ToSource);
+            },
+        };
+
+        lock (_lock)
+        {
+            _circuits.Add(splice);
+        }
+
+        long started = _time.GetTimestamp();
+        Interlocked.Increment(ref _circuitsOpened);
+        _metrics.ActiveCircuits.Add(1);
+        _metrics.CircuitRequests.Add(1, RelayMetrics.StatusTag(RelayStatus.Ok));
+        RelayLog.CircuitOpened(_logger, from, target);
+        Raise(CircuitOpened, new RelayCircuitEventArgs(from, target, RelayStatus.Ok));
+        if (_shutdown.IsCancellationRequested)
+        {
+            splice.Stop(CircuitCloseReason.RelayShutdown);
+        }
+
+        CircuitCloseReason reason;
+        try
+        {
+            reason = await splice.RunAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _circuits.Remove(splice);
+            }
+
+            ReleaseBandwidth(from);
+            ReleaseBandwidth(target);
+        }
+
+        TimeSpan lifetime = _time.GetElapsedTime(started);
+        Interlocked.Increment(ref _circuitsClosed);
+        _metrics.ActiveCircuits.Add(-1);
+        _metrics.CircuitsClosed.Add(1, new KeyValuePair<string, object?>("reason", reason.ToString()));
+        _metrics.CircuitDuration.Record(lifetime.TotalSeconds);
+        RelayLog.CircuitClosed(_logger, from, target, reason, splice.BytesToTarget, splice.BytesToSource);
+        Raise(CircuitClosed, new RelayCircuitEventArgs(from, target, RelayStatus.Ok)
+        {
+            Reason = reason,
+            BytesToTarget = splice.BytesToTarget,
+            BytesToSource = splice.BytesToSource,
+            Duration = lifetime,
+        });
+    }
+
+    private async Task RefuseConnectAsync(ILibp2pStream source, PeerId? target, RelayStatus status, string reason)
+    {
+        PeerId from = source.Connection.RemotePeer;
+        Interlocked.Increment(ref _connectsRefused);
+        _metrics.CircuitRequests.Add(1, RelayMetrics.StatusTag(status));
+        RelayLog.ConnectRefused(_logger, from, target, status, reason);
+        await AnswerAndCloseAsync(source, MessageIO.HopStatus(status)).ConfigureAwait(false);
+        Raise(ConnectRefused, new RelayCircuitEventArgs(from, target, status));
+    }
+
+    private bool TryAddCircuit(PeerId from, PeerId target, RelayServerOptions options, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? reason)
+    {
+        lock (_lock)
+        {
+            if (_circuitCount >= options.MaxCircuits)
+            {
+                reason = "too many circuits on the relay";
+                return false;
+            }
+
+            if (_circuitsPerPeer.GetValueOrDefault(from) >= options.MaxCircuitsPerPeer)
+            {
+                reason = "too many circuits for the source";
+                return false;
+            }
+
+            if (_circuitsPerPeer.GetValueOrDefault(target) >= options.MaxCircuitsPerPeer)
+            {
+                reason = "too many circuits for the target";
+                return false;
+            }
+
+            _circuitCount++;
+            _circuitsPerPeer[from] = _circuitsPerPeer.GetValueOrDefault(from) + 1;
+            _circuitsPerPeer[target] = _circuitsPerPeer.GetValueOrDefault(target) + 1;
+            reason = null;
+            return true;
+        }
+    }
+
+    private void RemoveCircuit(PeerId from, PeerId target)
+    {
+        lock (_lock)
+        {
+            _circuitCount--;
+            Decrement(from);
+            Decrement(target);
+        }
+
+        void Decrement(PeerId peer)
+        {
+            int count = _circuitsPerPeer.GetValueOrDefault(peer) - 1;
+            if (count <= 0)
+            {
+                _circuitsPerPeer.Remove(peer);
+            }
+            else
+            {
+                _circuitsPerPeer[peer] = count;
+            }
+        }
+    }
+
+    private TokenBucket? AcquireBandwidth(PeerId peer, RelayServerOptions options)
+    {
+        lock (_lock)
+        {
+            if (!_bandwidth.TryGetValue(peer, out BandwidthEntry? entry))
+            {
+                entry = new BandwidthEntry(new TokenBucket(double.MaxValue, double.MaxValue, _time));
+                ConfigureBucket(entry.Bucket, options);
+                _bandwidth[peer] = entry;
+            }
+
+            entry.References++;
+            return entry.Bucket;
+        }
+    }
+
+    private void ReleaseBandwidth(PeerId peer)
+    {
+        lock (_lock)
+        {
+            if (_bandwidth.TryGetValue(peer, out BandwidthEntry? entry) && --entry.References == 0)
+            {
+                _bandwidth.Remove(peer);
+            }
+        }
+    }
+
+    private void UpdateBandwidthBuckets(RelayServerOptions options)
+    {
+        lock (_lock)
+        {
+            foreach (BandwidthEntry entry in _bandwidth.Values)
+            {
+                ConfigureBucket(entry.Bucket, options);
+            }
+        }
+    }
+
+    /// <summary>No cap is a bucket so large it never waits; a cap takes effect on live circuits at once.</summary>
+    private static void ConfigureBucket(TokenBucket bucket, RelayServerOptions options)
+    {
+        if (options.MaxBandwidthPerPeer <= 0)
+        {
+            bucket.Update(double.MaxValue, double.MaxValue);
+            return;
+        }
+
+        double burst = options.BandwidthBurstPerPeer > 0 ? options.BandwidthBurstPerPeer : options.MaxBandwidthPerPeer;
+        bucket.Update(options.MaxBandwidthPerPeer, burst);
+    }
+}

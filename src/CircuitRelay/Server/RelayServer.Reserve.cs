@@ -1,0 +1,221 @@
+using System.Net;
+using CircuitRelay.Crypto;
+using ReservationVoucher = CircuitRelay.Crypto.ReservationVoucher;
+using CircuitRelay.Diagnostics;
+using CircuitRelay.Hosting;
+using CircuitRelay.Protocol;
+using CircuitRelay.Protocol.Pb;
+using Google.Protobuf;
+
+namespace CircuitRelay.Server;
+
+public sealed partial class RelayServer
+{
+    private readonly Dictionary<PeerId, ReservationEntry> _reservations = [];
+
+    private sealed class ReservationEntry(PeerId peer, string? ip, uint? asn, ITimer timer)
+    {
+        public PeerId Peer { get; } = peer;
+
+        public string? Ip { get; } = ip;
+
+        public uint? Asn { get; } = asn;
+
+        public ITimer Timer { get; } = timer;
+
+        public DateTimeOffset Expiry { get; set; }
+    }
+
+    private async Task HandleReserveAsync(ILibp2pStream stream, RelayServerOptions options)
+    {
+        ConnectionInfo connection = stream.Connection;
+        PeerId peer = connection.RemotePeer;
+
+        if (connection.IsRelayed || connection.RemoteAddress.IsRelayed)
+        {
+            await RefuseReservationAsync(stream, RelayStatus.PermissionDenied, "reservation over a relayed connection").ConfigureAwait(false);
+            return;
+        }
+
+        if (options.AllowReservation is { } allow && !allow(peer, connection.RemoteAddress))
+        {
+            await RefuseReservationAsync(stream, RelayStatus.PermissionDenied, "refused by the access-control hook").ConfigureAwait(false);
+            return;
+        }
+
+        IPAddress? ip = connection.RemoteAddress.TryGetIPAddress(out IPAddress? address) ? address : null;
+        string? ipKey = ip?.ToString();
+        if (!_reservePeerLimiter.TryAcquire(peer, options.ReservationRateLimitPerPeer.Permits, options.ReservationRateLimitPerPeer.Period)
+            || (ipKey is not null && !_reserveIpLimiter.TryAcquire(ipKey, options.ReservationRateLimitPerIp.Permits, options.ReservationRateLimitPerIp.Period)))
+        {
+            await RefuseReservationAsync(stream, RelayStatus.ResourceLimitExceeded, "rate limited").ConfigureAwait(false);
+            return;
+        }
+
+        uint? asn = ip is not null ? options.AsnResolver?.Invoke(ip) : null;
+        DateTimeOffset expiry = DateTimeOffset.FromUnixTimeSeconds((_time.GetUtcNow() + options.ReservationTtl).ToUnixTimeSeconds());
+        bool renewed;
+        string? refusal = null;
+        lock (_lock)
+        {
+            renewed = _reservations.TryGetValue(peer, out ReservationEntry? entry);
+            if (!renewed)
+            {
+                if (_reservations.Count >= options.MaxReservations)
+                {
+                    refusal = "too many reservations";
+                }
+                else if (ipKey is not null && _reservations.Values.Count(r => r.Ip == ipKey) >= options.MaxReservationsPerIp)
+                {
+                    refusal = "too many reservations from this IP address";
+                }
+                else if (asn is not null && _reservations.Values.Count(r => r.Asn == asn) >= options.MaxReservationsPerAsn)
+                {
+                    refusal = "too many reservations from this autonomous system";
+                }
+                else
+                {
+                    ITimer timer = _time.CreateTimer(static state => ((ExpiryState)state!).Fire(), new ExpiryState(this, peer), Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                    entry = new ReservationEntry(peer, ipKey, asn, timer);
+                    _reservations[peer] = entry;
+                    _metrics.ActiveReservations.Add(1);
+                }
+            }
+
+            if (entry is not null)
+            {
+                entry.Expiry = expiry;
+                entry.Timer.Change(Max(TimeSpan.Zero, expiry - _time.GetUtcNow()), Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        if (refusal is not null)
+        {
+            await RefuseReservationAsync(stream, RelayStatus.ReservationRefused, refusal).ConfigureAwait(false);
+            return;
+        }
+
+        HopMessage response = BuildReservationResponse(peer, expiry, options);
+        try
+        {
+            using var timeout = new Internal.TimeoutScope(options.StreamTimeout, _time, _shutdown.Token);
+            await MessageIO.WriteAsync(stream.Output, response, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            // The peer never learnt about it: take the reservation back (go does the same).
+            if (!renewed)
+            {
+                RemoveReservation(peer, ReservationEventKind.Disconnected, expectedExpiry: null);
+            }
+
+            stream.Abort();
+            await stream.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        await stream.DisposeAsync().ConfigureAwait(false);
+        if (renewed)
+        {
+            Interlocked.Increment(ref _reservationsRenewed);
+        }
+        else
+        {
+            Interlocked.Increment(ref _reservationsAccepted);
+        }
+
+        _metrics.Reservations.Add(1, new KeyValuePair<string, object?>("outcome", renewed ? "renewed" : "accepted"));
+        RelayLog.ReservationAccepted(_logger, peer, renewed ? "renewed" : "accepted", expiry);
+        Raise(ReservationChanged, new RelayReservationEventArgs(peer, renewed ? ReservationEventKind.Renewed : ReservationEventKind.Accepted, RelayStatus.Ok, expiry));
+    }
+
+    private HopMessage BuildReservationResponse(PeerId peer, DateTimeOffset expiry, RelayServerOptions options)
+    {
+        PeerId self = _host.Identity.PeerId;
+        var reservation = new Reservation { Expire = (ulong)expiry.ToUnixTimeSeconds() };
+        foreach (Multiaddr address in _host.Addresses)
+        {
+            if (address.IsRelayed || (options.AddressFilter is { } filter && !filter(address)))
+            {
+                continue;
+            }
+
+            reservation.Addrs.Add(ByteString.CopyFrom(address.WithoutPeerId().WithPeerId(self).ToByteArray()));
+        }
+
+        reservation.Voucher = ByteString.CopyFrom(new ReservationVoucher(self, peer, expiry).Seal(_host.Identity));
+        var response = new HopMessage
+        {
+            Type = HopMessage.Types.Type.Status,
+            Status = Status.Ok,
+            Reservation = reservation,
+        };
+        if (MessageIO.ToWire(options.GetCircuitLimit()) is { } limit)
+        {
+            response.Limit = limit;
+        }
+
+        return response;
+    }
+
+    private async Task RefuseReservationAsync(ILibp2pStream stream, RelayStatus status, string reason)
+    {
+        PeerId peer = stream.Connection.RemotePeer;
+        Interlocked.Increment(ref _reservationsRefused);
+        _metrics.Reservations.Add(1, new KeyValuePair<string, object?>("outcome", "refused"), RelayMetrics.StatusTag(status));
+        RelayLog.ReservationRefused(_logger, peer, status, reason);
+        await AnswerAndCloseAsync(stream, MessageIO.HopStatus(status)).ConfigureAwait(false);
+        Raise(ReservationChanged, new RelayReservationEventArgs(peer, ReservationEventKind.Refused, status, null));
+    }
+
+    private void RemoveReservation(PeerId peer, ReservationEventKind kind, DateTimeOffset? expectedExpiry)
+    {
+        DateTimeOffset expiry;
+        lock (_lock)
+        {
+            if (!_reservations.TryGetValue(peer, out ReservationEntry? entry)
+                || (expectedExpiry is { } expected && entry.Expiry > expected))
+            {
+                return;
+            }
+
+            _reservations.Remove(peer);
+            entry.Timer.Dispose();
+            expiry = entry.Expiry;
+            _metrics.ActiveReservations.Add(-1);
+        }
+
+        if (kind == ReservationEventKind.Expired)
+        {
+            Interlocked.Increment(ref _reservationsExpired);
+        }
+
+        string reason = kind == ReservationEventKind.Expired ? "expired" : "disconnected";
+        _metrics.ReservationsEnded.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        RelayLog.ReservationEnded(_logger, peer, reason);
+        Raise(ReservationChanged, new RelayReservationEventArgs(peer, kind, RelayStatus.Ok, expiry));
+    }
+
+    private void OnConnectionClosed(object? sender, ConnectionEventArgs e)
+    {
+        PeerId peer = e.Connection.RemotePeer;
+        if (_host.GetConnections(peer).Any(c => !c.IsRelayed))
+        {
+            return;
+        }
+
+        // A reservation lives only as long as the peer's connection to the relay.
+        RemoveReservation(peer, ReservationEventKind.Disconnected, expectedExpiry: null);
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    private sealed class ExpiryState(RelayServer server, PeerId peer)
+    {
+        public void Fire()
+        {
+            DateTimeOffset now = server._time.GetUtcNow();
+            server.RemoveReservation(peer, ReservationEventKind.Expired, expectedExpiry: now);
+        }
+    }
+}

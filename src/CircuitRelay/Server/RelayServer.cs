@@ -1,0 +1,350 @@
+using System.Diagnostics.Metrics;
+using CircuitRelay.Diagnostics;
+using CircuitRelay.Hosting;
+using CircuitRelay.Internal;
+using CircuitRelay.Protocol;
+using CircuitRelay.Protocol.Pb;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace CircuitRelay.Server;
+
+/// <summary>
+/// The Circuit Relay v2 service: answers hop RESERVE and CONNECT requests, opens stop streams to
+/// targets over their existing connections, and splices circuits with exact limits.
+/// </summary>
+/// <remarks>
+/// Create it, call <see cref="Start"/> to mount the hop protocol on the host, and dispose it to stop:
+/// disposal unmounts the protocol, resets live circuits and drops every reservation.
+/// </remarks>
+public sealed partial class RelayServer : IAsyncDisposable
+{
+    private readonly ILibp2pHost _host;
+    private readonly ILogger _logger;
+    private readonly RelayMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly IDisposable? _optionsSubscription;
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly Lock _lock = new();
+    private readonly HashSet<Task> _running = [];
+    private readonly KeyedRateLimiter<PeerId> _reservePeerLimiter;
+    private readonly KeyedRateLimiter<string> _reserveIpLimiter;
+    private readonly KeyedRateLimiter<PeerId> _connectPeerLimiter;
+    private readonly KeyedRateLimiter<string> _connectIpLimiter;
+    private RelayServerOptions _options;
+    private int _started;
+    private int _disposed;
+
+    // Counters behind GetStatistics.
+    private int _pendingRequests;
+    private long _reservationsAccepted;
+    private long _reservationsRenewed;
+    private long _reservationsRefused;
+    private long _reservationsExpired;
+    private long _circuitsOpened;
+    private long _circuitsClosed;
+    private long _connectsRefused;
+    private long _requestsRejected;
+    private long _bytesToTarget;
+    private long _bytesToSource;
+
+    /// <summary>Creates a relay service with fixed options (change them later with <see cref="UpdateOptions"/>).</summary>
+    /// <param name="host">The host whose peers the relay serves.</param>
+    /// <param name="options">The options; validated now.</param>
+    /// <param name="loggerFactory">Where logs go.</param>
+    /// <param name="meterFactory">Where metrics go (meter <c>CircuitRelay</c>).</param>
+    /// <param name="timeProvider">The clock for TTLs, limits, timeouts and rate limits.</param>
+    public RelayServer(ILibp2pHost host, RelayServerOptions options, ILoggerFactory loggerFactory, IMeterFactory meterFactory, TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        options.Validate();
+        _host = host;
+        _options = options.Clone();
+        _logger = loggerFactory.CreateLogger<RelayServer>();
+        _metrics = new RelayMetrics(meterFactory);
+        _time = timeProvider;
+        _reservePeerLimiter = new(timeProvider);
+        _reserveIpLimiter = new(timeProvider);
+        _connectPeerLimiter = new(timeProvider);
+        _connectIpLimiter = new(timeProvider);
+    }
+
+    /// <summary>Creates a relay service that follows <paramref name="options"/>: changes apply without a restart.</summary>
+    public RelayServer(ILibp2pHost host, IOptionsMonitor<RelayServerOptions> options, ILoggerFactory loggerFactory, IMeterFactory meterFactory, TimeProvider timeProvider)
+        : this(host, (options ?? throw new ArgumentNullException(nameof(options))).CurrentValue, loggerFactory, meterFactory, timeProvider)
+    {
+        _optionsSubscription = options.OnChange(changed => UpdateOptions(changed));
+    }
+
+    /// <summary>Raised for every reservation granted, renewed, refused, expired or dropped.</summary>
+    public event EventHandler<RelayReservationEventArgs>? ReservationChanged;
+
+    /// <summary>Raised when a circuit starts relaying.</summary>
+    public event EventHandler<RelayCircuitEventArgs>? CircuitOpened;
+
+    /// <summary>Raised when a circuit ends, with the reason and the bytes relayed each way.</summary>
+    public event EventHandler<RelayCircuitEventArgs>? CircuitClosed;
+
+    /// <summary>Raised when a connect request is refused, with the status sent.</summary>
+    public event EventHandler<RelayCircuitEventArgs>? ConnectRefused;
+
+    /// <summary>The options in force (a copy).</summary>
+    public RelayServerOptions Options => Volatile.Read(ref _options).Clone();
+
+    /// <summary>Mounts <c>/libp2p/circuit/relay/0.2.0/hop</c> on the host.</summary>
+    public void Start()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            return;
+        }
+
+        _host.ConnectionClosed += OnConnectionClosed;
+        _host.SetStreamHandler(RelayProtocol.Hop, HandleHopAsync);
+        RelayLog.ServerStarted(_logger, _host.Identity.PeerId);
+    }
+
+    /// <summary>
+    /// Replaces the options at run time. New requests use the new caps, limits and rate limits at once;
+    /// the per-peer bandwidth cap also applies to live circuits. Live circuits keep the limit they were granted.
+    /// </summary>
+    public void UpdateOptions(RelayServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        RelayServerOptions copy = options.Clone();
+        Volatile.Write(ref _options, copy);
+        UpdateBandwidthBuckets(copy);
+    }
+
+    /// <summary>A snapshot of the relay's counters.</summary>
+    public RelayServerStatistics GetStatistics()
+    {
+        lock (_lock)
+        {
+            return new RelayServerStatistics
+            {
+                ActiveReservations = _reservations.Count,
+                ActiveCircuits = _circuitCount,
+                PendingRequests = Volatile.Read(ref _pendingRequests),
+                TrackedPeers = _bandwidth.Count,
+                ReservationsAccepted = Interlocked.Read(ref _reservationsAccepted),
+                ReservationsRenewed = Interlocked.Read(ref _reservationsRenewed),
+                ReservationsRefused = Interlocked.Read(ref _reservationsRefused),
+                ReservationsExpired = Interlocked.Read(ref _reservationsExpired),
+                CircuitsOpened = Interlocked.Read(ref _circuitsOpened),
+                CircuitsClosed = Interlocked.Read(ref _circuitsClosed),
+                ConnectsRefused = Interlocked.Read(ref _connectsRefused),
+                RequestsRejected = Interlocked.Read(ref _requestsRejected),
+                BytesToTarget = Interlocked.Read(ref _bytesToTarget),
+                BytesToSource = Interlocked.Read(ref _bytesToSource),
+            };
+        }
+    }
+
+    /// <summary>Whether <paramref name="peer"/> holds a live reservation.</summary>
+    public bool HasReservation(PeerId peer)
+    {
+        lock (_lock)
+        {
+            return _reservations.TryGetValue(peer, out var entry) && entry.Expiry > _time.GetUtcNow();
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _optionsSubscription?.Dispose();
+        if (Volatile.Read(ref _started) != 0)
+        {
+            _host.RemoveStreamHandler(RelayProtocol.Hop);
+            _host.ConnectionClosed -= OnConnectionClosed;
+        }
+
+        await _shutdown.CancelAsync().ConfigureAwait(false);
+        CircuitSplice[] circuits;
+        Task[] running;
+        lock (_lock)
+        {
+            circuits = [.. _circuits];
+            running = [.. _running];
+        }
+
+        foreach (CircuitSplice circuit in circuits)
+        {
+            circuit.Stop(CircuitCloseReason.RelayShutdown);
+        }
+
+        await Task.WhenAll(running).ConfigureAwait(false);
+        lock (_lock)
+        {
+            foreach (ReservationEntry entry in _reservations.Values)
+            {
+                entry.Timer.Dispose();
+            }
+
+            _metrics.ActiveReservations.Add(-_reservations.Count);
+            _reservations.Clear();
+        }
+
+        _shutdown.Dispose();
+    }
+
+    private Task HandleHopAsync(ILibp2pStream stream, CancellationToken cancellationToken)
+    {
+        Task task;
+        lock (_lock)
+        {
+            if (_shutdown.IsCancellationRequested)
+            {
+                stream.Abort();
+                return Task.CompletedTask;
+            }
+
+            task = ServeHopAsync(stream);
+            _running.Add(task);
+        }
+
+        _ = task.ContinueWith(
+            static (t, state) =>
+            {
+                var self = (RelayServer)state!;
+                lock (self._lock)
+                {
+                    self._running.Remove(t);
+                }
+            },
+            this,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        return task;
+    }
+
+    private async Task ServeHopAsync(ILibp2pStream stream)
+    {
+        await Task.Yield();
+        PeerId remote = stream.Connection.RemotePeer;
+        RelayServerOptions options = Volatile.Read(ref _options);
+        HopMessage request;
+        bool pending = true;
+        var timeout = new TimeoutScope(options.StreamTimeout, _time, _shutdown.Token);
+        Interlocked.Increment(ref _pendingRequests);
+        try
+        {
+            using (timeout)
+            {
+                try
+                {
+                    request = await MessageIO.ReadHopAsync(stream.Input, timeout.Token).ConfigureAwait(false);
+                }
+                catch (ProtocolViolationException ex)
+                {
+                    await RejectAsync(stream, ex.Status, ex.Message).ConfigureAwait(false);
+                    return;
+                }
+                catch (OperationCanceledException)
+                {
+                    Interlocked.Increment(ref _requestsRejected);
+                    RelayLog.HopRejected(_logger, remote, RelayStatus.ConnectionFailed, timeout.TimedOut ? "no request before the stream timeout" : "relay shutting down");
+                    stream.Abort();
+                    await stream.DisposeAsync().ConfigureAwait(false);
+                    return;
+                }
+                catch (Exception ex) when (ex is IOException or InvalidOperationException)
+                {
+                    Interlocked.Increment(ref _requestsRejected);
+                    RelayLog.HopRejected(_logger, remote, RelayStatus.ConnectionFailed, ex.Message);
+                    stream.Abort();
+                    await stream.DisposeAsync().ConfigureAwait(false);
+                    return;
+                }
+            }
+
+            HopMessage.Types.Type type = request.HasType ? request.Type : HopMessage.Types.Type.Reserve;
+            switch (type)
+            {
+                case HopMessage.Types.Type.Reserve:
+                    await HandleReserveAsync(stream, options).ConfigureAwait(false);
+                    break;
+                case HopMessage.Types.Type.Connect:
+                    Interlocked.Decrement(ref _pendingRequests);
+                    pending = false;
+                    await HandleConnectAsync(stream, request, options).ConfigureAwait(false);
+                    break;
+                case HopMessage.Types.Type.Status:
+                    await RejectAsync(stream, RelayStatus.UnexpectedMessage, "a STATUS message is not a request").ConfigureAwait(false);
+                    break;
+                default:
+                    await RejectAsync(stream, RelayStatus.MalformedMessage, $"unknown message type {(int)type}").ConfigureAwait(false);
+                    break;
+            }
+        }
+        catch (Exception ex)
+        {
+            // Whatever happens, one bad stream never takes the relay down.
+            RelayLog.HopFailed(_logger, remote, ex);
+            stream.Abort();
+            await stream.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            if (pending)
+            {
+                Interlocked.Decrement(ref _pendingRequests);
+            }
+        }
+    }
+
+    private async Task RejectAsync(ILibp2pStream stream, RelayStatus status, string reason)
+    {
+        Interlocked.Increment(ref _requestsRejected);
+        RelayLog.HopRejected(_logger, stream.Connection.RemotePeer, status, reason);
+        await AnswerAndCloseAsync(stream, MessageIO.HopStatus(status)).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes the final message and closes the stream; resets it when the write fails.</summary>
+    private async Task AnswerAndCloseAsync(ILibp2pStream stream, HopMessage message)
+    {
+        try
+        {
+            using var timeout = new TimeoutScope(Volatile.Read(ref _options).StreamTimeout, _time, _shutdown.Token);
+            await MessageIO.WriteAsync(stream.Output, message, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            stream.Abort();
+        }
+
+        await stream.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private void Raise<T>(EventHandler<T>? handler, T args)
+    {
+        if (handler is null)
+        {
+            return;
+        }
+
+        try
+        {
+            handler(this, args);
+        }
+#pragma warning disable CA1031 // A subscriber's bug must not break the relay.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            RelayLog.HopFailed(_logger, _host.Identity.PeerId, ex);
+        }
+    }
+}

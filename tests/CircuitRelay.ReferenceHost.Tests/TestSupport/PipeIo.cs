@@ -1,0 +1,47 @@
+using System.Buffers;
+using System.IO.Pipelines;
+
+namespace CircuitRelay.ReferenceHost.Tests.TestSupport;
+
+/// <summary>Small read/write helpers over pipes.</summary>
+internal static class PipeIo
+{
+    public static async Task WriteAsync(PipeWriter writer, byte[] data)
+    {
+        FlushResult result = await writer.WriteAsync(data);
+        result.IsCompleted.Should().BeFalse("the reader should still be reading");
+    }
+
+    public static async Task<byte[]> ReadToEndAsync(PipeReader reader)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        while (true)
+        {
+            ReadResult result = await reader.ReadAsync();
+            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+            {
+                output.Write(segment.Span);
+            }
+
+            reader.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                return output.WrittenSpan.ToArray();
+            }
+        }
+    }
+
+    public static async Task<byte[]> ReadExactlyAsync(PipeReader reader, int count)
+    {
+        ReadResult result = await reader.ReadAtLeastAsync(count);
+        if (result.Buffer.Length < count)
+        {
+            reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            throw new EndOfStreamException($"Expected {count} bytes, the pipe ended after {result.Buffer.Length}.");
+        }
+
+        byte[] bytes = result.Buffer.Slice(0, count).ToArray();
+        reader.AdvanceTo(result.Buffer.GetPosition(count));
+        return bytes;
+    }
+}

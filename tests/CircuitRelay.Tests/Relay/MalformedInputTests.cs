@@ -1,0 +1,200 @@
+using CircuitRelay.Encoding;
+using CircuitRelay.Hosting;
+using CircuitRelay.Protocol;
+using CircuitRelay.Protocol.Pb;
+using CircuitRelay.Server;
+using CircuitRelay.Tests.Infrastructure;
+using Google.Protobuf;
+
+namespace CircuitRelay.Tests.Relay;
+
+public sealed class MalformedInputTests
+{
+    public static TheoryData<string, byte[], RelayStatus> BadHopFrames => new()
+    {
+        { "garbage protobuf", [0x05, 0xff, 0xff, 0xff, 0xff, 0xff], RelayStatus.MalformedMessage },
+        { "oversized length", [.. Varint.Encode(5000), 0x08, 0x00], RelayStatus.MalformedMessage },
+        { "non-minimal varint", [0x81, 0x00], RelayStatus.MalformedMessage },
+        { "STATUS sent to the relay", Frame(new HopMessage { Type = HopMessage.Types.Type.Status, Status = Status.Ok }), RelayStatus.UnexpectedMessage },
+        { "unknown type", Frame(new HopMessage { Type = (HopMessage.Types.Type)7 }), RelayStatus.MalformedMessage },
+        { "CONNECT without peer", Frame(new HopMessage { Type = HopMessage.Types.Type.Connect }), RelayStatus.MalformedMessage },
+        { "CONNECT with an invalid peer id", Frame(new HopMessage { Type = HopMessage.Types.Type.Connect, Peer = new Peer { Id = ByteString.CopyFrom(1, 2, 3) } }), RelayStatus.MalformedMessage },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadHopFrames))]
+    public async Task HopStream_BadFrame_AnsweredWithStatusAndNoStateLeft(string name, byte[] frame, RelayStatus expected)
+    {
+        _ = name;
+        await using var fixture = RelayFixture.Create();
+        TestNode node = fixture.CreateNode();
+        ILibp2pStream hop = await OpenHopAsync(fixture, node);
+
+        await hop.Output.WriteAsync(frame).Within();
+        HopMessage answer = await MessageIO.ReadHopAsync(hop.Input, CancellationToken.None).Within();
+
+        answer.Type.Should().Be(HopMessage.Types.Type.Status);
+        answer.Status.Should().Be((Status)(int)expected);
+        (await hop.Input.ReadUntilEndOrResetAsync().Within()).Bytes.Should().BeEmpty("the relay closes the stream after its answer");
+        await hop.DisposeAsync();
+        await AssertNoStateAsync(fixture);
+    }
+
+    [Fact]
+    public async Task HopStream_TruncatedFrame_StreamResetAndNoStateLeft()
+    {
+        await using var fixture = RelayFixture.Create();
+        ILibp2pStream hop = await OpenHopAsync(fixture, fixture.CreateNode());
+
+        await hop.Output.WriteAsync(new byte[] { 0x0a, 0x08 }).Within();
+        await hop.Output.CompleteAsync();
+
+        (await hop.Input.ReadUntilEndOrResetAsync().Within()).Bytes.Should().BeEmpty();
+        await hop.DisposeAsync();
+        await AssertNoStateAsync(fixture);
+        fixture.Server.GetStatistics().RequestsRejected.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task HopStream_SilentPeer_ResetAfterStreamTimeout()
+    {
+        await using var fixture = RelayFixture.Create(o => o.StreamTimeout = TimeSpan.FromSeconds(20));
+        ILibp2pStream hop = await OpenHopAsync(fixture, fixture.CreateNode());
+        await ListenerTests.WaitUntilAsync(() => fixture.Server.GetStatistics().PendingRequests == 1);
+
+        fixture.Time.Advance(TimeSpan.FromSeconds(20));
+
+        (await hop.Input.ReadUntilEndOrResetAsync().Within()).Reset.Should().BeTrue();
+        await hop.DisposeAsync();
+        await AssertNoStateAsync(fixture);
+    }
+
+    [Fact]
+    public async Task Relay_AfterBadStreams_StillServes()
+    {
+        await using var fixture = RelayFixture.Create();
+        TestNode node = fixture.CreateNode();
+        for (int i = 0; i < 20; i++)
+        {
+            ILibp2pStream hop = await OpenHopAsync(fixture, node);
+            await hop.Output.WriteAsync(TestExtensions.RandomBytes(64, i)).Within();
+            hop.Abort();
+            await hop.DisposeAsync();
+        }
+
+        var reservation = await fixture.CreateNode().Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
+
+        reservation.IsActive.Should().BeTrue();
+    }
+
+    public static TheoryData<string, byte[], RelayStatus> BadStopFrames => new()
+    {
+        { "garbage protobuf", [0x03, 0xff, 0xff, 0xff], RelayStatus.MalformedMessage },
+        { "oversized length", [.. Varint.Encode(4097)], RelayStatus.MalformedMessage },
+        { "STATUS sent to the target", Frame(new StopMessage { Type = StopMessage.Types.Type.Status, Status = Status.Ok }), RelayStatus.UnexpectedMessage },
+        { "unknown type", Frame(new StopMessage { Type = (StopMessage.Types.Type)9 }), RelayStatus.MalformedMessage },
+        { "CONNECT without peer", Frame(new StopMessage { Type = StopMessage.Types.Type.Connect }), RelayStatus.MalformedMessage },
+        { "CONNECT with an invalid peer id", Frame(new StopMessage { Type = StopMessage.Types.Type.Connect, Peer = new Peer { Id = ByteString.CopyFrom(0xff) } }), RelayStatus.MalformedMessage },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadStopFrames))]
+    public async Task StopStream_BadFrame_AnsweredWithStatus(string name, byte[] frame, RelayStatus expected)
+    {
+        _ = name;
+        await using var fixture = RelayFixture.Create();
+        var (target, _) = await fixture.CreateListenerAsync();
+        ILibp2pStream stop = await fixture.RelayHost.OpenStreamAsync(target.Id, RelayProtocol.Stop).Within();
+
+        await stop.Output.WriteAsync(frame).Within();
+        StopMessage answer = await MessageIO.ReadStopAsync(stop.Input, CancellationToken.None).Within();
+
+        answer.Type.Should().Be(StopMessage.Types.Type.Status);
+        answer.Status.Should().Be((Status)(int)expected);
+        await stop.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task StopStream_FromRelayWithoutReservation_AnsweredNoReservation()
+    {
+        await using var fixture = RelayFixture.Create();
+        var (target, _) = await fixture.CreateListenerAsync();
+        TestNode stranger = fixture.CreateNode();
+        ILibp2pStream stop = await stranger.Host.OpenStreamAsync(target.Id, RelayProtocol.Stop).Within();
+        var connect = new StopMessage
+        {
+            Type = StopMessage.Types.Type.Connect,
+            Peer = new Peer { Id = ByteString.CopyFrom(stranger.Id.ToByteArray()) },
+        };
+
+        await stop.Output.WriteAsync(Frame(connect)).Within();
+        StopMessage answer = await MessageIO.ReadStopAsync(stop.Input, CancellationToken.None).Within();
+
+        answer.Status.Should().Be(Status.NoReservation);
+        await stop.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Connect_TargetAnswersGarbage_SourceGetsConnectionFailed()
+    {
+        await using var fixture = RelayFixture.Create();
+        TestNode target = fixture.CreateNode();
+        await target.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
+        target.Host.SetStreamHandler(RelayProtocol.Stop, async (stream, _) =>
+        {
+            await stream.Output.WriteAsync(new byte[] { 0x02, 0xff, 0xff });
+            await stream.DisposeAsync();
+        });
+
+        Func<Task> act = () => fixture.CreateNode().Transport.DialAsync(fixture.CircuitAddressOf(target));
+
+        (await act.Should().ThrowAsync<RelayException>()).Which.Status.Should().Be(RelayStatus.ConnectionFailed);
+        await AssertNoStateAsync(fixture, reservations: 1);
+    }
+
+    [Fact]
+    public async Task Connect_TargetSilent_SourceGetsConnectionFailedAfterTimeout()
+    {
+        await using var fixture = RelayFixture.Create(o => o.StreamTimeout = TimeSpan.FromSeconds(15));
+        TestNode target = fixture.CreateNode();
+        await target.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
+        var stopArrived = new TaskCompletionSource<ILibp2pStream>(TaskCreationOptions.RunContinuationsAsynchronously);
+        target.Host.SetStreamHandler(RelayProtocol.Stop, (stream, _) =>
+        {
+            stopArrived.TrySetResult(stream);
+            return Task.CompletedTask;
+        });
+        Task<Transport.RelayedConnection> dial = fixture.CreateNode().Transport.DialAsync(fixture.CircuitAddressOf(target));
+        ILibp2pStream silent = await stopArrived.Task.Within();
+        StopMessage connect = await MessageIO.ReadStopAsync(silent.Input, CancellationToken.None).Within();
+        connect.Type.Should().Be(StopMessage.Types.Type.Connect);
+
+        fixture.Time.Advance(TimeSpan.FromSeconds(15));
+
+        (await dial.Awaiting(d => d).Should().ThrowAsync<RelayException>()).Which.Status.Should().Be(RelayStatus.ConnectionFailed);
+        (await silent.Input.ReadUntilEndOrResetAsync().Within()).Reset.Should().BeTrue("the relay resets a stop stream that timed out");
+        await silent.DisposeAsync();
+        await AssertNoStateAsync(fixture, reservations: 1);
+    }
+
+    private static async Task<ILibp2pStream> OpenHopAsync(RelayFixture fixture, TestNode node)
+    {
+        await node.Host.ConnectAsync(fixture.RelayId).Within();
+        return await node.Host.OpenStreamAsync(fixture.RelayId, RelayProtocol.Hop).Within();
+    }
+
+    private static async Task AssertNoStateAsync(RelayFixture fixture, int reservations = 0)
+    {
+        await ListenerTests.WaitUntilAsync(() => fixture.Server.GetStatistics().PendingRequests == 0);
+        RelayServerStatistics stats = fixture.Server.GetStatistics();
+        stats.ActiveReservations.Should().Be(reservations);
+        stats.ActiveCircuits.Should().Be(0);
+        stats.TrackedPeers.Should().Be(0);
+    }
+
+    private static byte[] Frame(IMessage message)
+    {
+        byte[] body = message.ToByteArray();
+        return [.. Varint.Encode((ulong)body.Length), .. body];
+    }
+}

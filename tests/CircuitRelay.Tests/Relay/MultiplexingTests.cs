@@ -1,0 +1,65 @@
+using CircuitRelay.Hosting;
+using CircuitRelay.Tests.Infrastructure;
+
+namespace CircuitRelay.Tests.Relay;
+
+/// <summary>A relayed connection is a raw connection: upgraded by the host, it carries many streams.</summary>
+public sealed class MultiplexingTests
+{
+    private const string Echo = "/echo/1.0.0";
+
+    [Fact]
+    public async Task RelayedConnection_UpgradedByHost_CarriesConcurrentStreams()
+    {
+        await using var fixture = RelayFixture.CreateUnlimited();
+        var (target, listener) = await fixture.CreateListenerAsync();
+        TestNode source = fixture.CreateNode();
+        target.Host.SetStreamHandler(Echo, EchoAsync, new StreamHandlerOptions { AllowLimitedConnection = true });
+        var (dialer, accepted) = await fixture.ConnectAsync(source, target, listener);
+
+        ConnectionInfo outbound = await source.Host.AddConnectionAsync(dialer, target.Id, dialer.RemoteAddress, ConnectionDirection.Outbound, isRelayed: true, dialer.Limit).Within();
+        ConnectionInfo inbound = await target.Host.AddConnectionAsync(accepted, source.Id, accepted.RemoteAddress, ConnectionDirection.Inbound, isRelayed: true, accepted.Limit).Within();
+        outbound.IsRelayed.Should().BeTrue();
+        inbound.RemotePeer.Should().Be(source.Id);
+
+        Task[] streams = [.. Enumerable.Range(0, 16).Select(async i =>
+        {
+            ILibp2pStream stream = await source.Host.OpenStreamAsync(target.Id, Echo, new OpenStreamOptions { AllowLimitedConnection = true });
+            stream.Connection.IsRelayed.Should().BeTrue();
+            byte[] payload = TestExtensions.RandomBytes(256 * 1024, i);
+            Task send = stream.Output.WriteAllAsync(payload);
+            byte[] echoed = await stream.Input.ReadToEndAsync();
+            await send;
+            echoed.Should().Equal(payload);
+            await stream.DisposeAsync();
+        })];
+
+        await Task.WhenAll(streams).Within();
+        fixture.Server.GetStatistics().ActiveCircuits.Should().Be(1, "all 16 streams share one circuit");
+    }
+
+    private static async Task EchoAsync(ILibp2pStream stream, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                var result = await stream.Input.ReadAsync(cancellationToken);
+                foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+                {
+                    await stream.Output.WriteAsync(segment, cancellationToken);
+                }
+
+                stream.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            await stream.DisposeAsync();
+        }
+    }
+}
