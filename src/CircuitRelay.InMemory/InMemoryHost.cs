@@ -345,7 +345,7 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
     private static void ValidateProtocol(string protocol)
     {
         ArgumentException.ThrowIfNullOrEmpty(protocol);
-        if (Encoding.UTF8.GetByteCount(protocol) > MuxFrame.MaxProtocolLength)
+        if (System.Text.Encoding.UTF8.GetByteCount(protocol) > MuxFrame.MaxProtocolLength)
         {
             throw new ArgumentException("A protocol id is at most 1024 UTF-8 bytes.", nameof(protocol));
         }

@@ -98,7 +98,7 @@ internal sealed partial class MuxedConnection
     /// <exception cref="IOException">The connection closed or the remote refused the protocol.</exception>
     public async ValueTask<MuxedStream> OpenStreamAsync(string protocol, CancellationToken cancellationToken)
     {
-        byte[] encoded = Encoding.UTF8.GetBytes(protocol);
+        byte[] encoded = System.Text.Encoding.UTF8.GetBytes(protocol);
         MuxedStream stream;
         lock (_sync)
         {

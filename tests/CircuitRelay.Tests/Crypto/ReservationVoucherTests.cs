@@ -173,7 +173,7 @@ public sealed class ReservationVoucherTests
     {
         // Forward compatibility: proto3 unknown fields in the payload are ignored, as go does.
         using KeyIdentity relay = VectorRelay();
-        var payload = Protocol.Pb.ReservationVoucher.Parser.ParseFrom(TestVectors.Hex(TestVectors.VoucherPayload));
+        var payload = global::CircuitRelay.Protocol.Pb.ReservationVoucher.Parser.ParseFrom(TestVectors.Hex(TestVectors.VoucherPayload));
         byte[] extended = [.. payload.ToByteArray(), 0x22, 0x01, 0x00];
         byte[] envelope = SignedEnvelope.Seal(relay, ReservationVoucher.Domain, ReservationVoucher.PayloadType, extended).ToByteArray();
 

@@ -39,17 +39,17 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
             await using (stream)
             {
                 received.TrySetResult(await stream.Input.ReadToEndAsync());
-                await stream.Output.WriteAsync(Encoding.UTF8.GetBytes("reply"));
+                await stream.Output.WriteAsync(System.Text.Encoding.UTF8.GetBytes("reply"));
                 await stream.Output.CompleteAsync();
             }
         });
 
         await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/half-close").AsTask().WaitAsync(TestTimeout);
-        await client.Output.WriteAsync(Encoding.UTF8.GetBytes("request"));
+        await client.Output.WriteAsync(System.Text.Encoding.UTF8.GetBytes("request"));
         await client.Output.CompleteAsync();
 
-        Encoding.UTF8.GetString(await received.Task.WaitAsync(TestTimeout)).Should().Be("request");
-        Encoding.UTF8.GetString(await client.Input.ReadToEndAsync().WaitAsync(TestTimeout)).Should().Be("reply");
+        System.Text.Encoding.UTF8.GetString(await received.Task.WaitAsync(TestTimeout)).Should().Be("request");
+        System.Text.Encoding.UTF8.GetString(await client.Input.ReadToEndAsync().WaitAsync(TestTimeout)).Should().Be("reply");
     }
 
     [Fact]

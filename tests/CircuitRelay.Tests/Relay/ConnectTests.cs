@@ -191,10 +191,10 @@ public sealed class ConnectTests
         var (target, listener) = await fixture.CreateListenerAsync();
         TestNode source = fixture.CreateNode();
         ILibp2pStream hop = await source.Host.OpenStreamAsync(fixture.RelayId, RelayProtocol.Hop).Within();
-        var connect = new Protocol.Pb.HopMessage
+        var connect = new global::CircuitRelay.Protocol.Pb.HopMessage
         {
-            Type = Protocol.Pb.HopMessage.Types.Type.Connect,
-            Peer = new Protocol.Pb.Peer { Id = Google.Protobuf.ByteString.CopyFrom(target.Id.ToByteArray()) },
+            Type = global::CircuitRelay.Protocol.Pb.HopMessage.Types.Type.Connect,
+            Peer = new global::CircuitRelay.Protocol.Pb.Peer { Id = Google.Protobuf.ByteString.CopyFrom(target.Id.ToByteArray()) },
         };
         byte[] early = "hello before OK"u8.ToArray();
         int size = connect.CalculateSize();
@@ -209,5 +209,5 @@ public sealed class ConnectTests
         await accepted.DisposeAsync();
     }
 
-    private static PeerId PeerIdOfUnknownHost() => Crypto.KeyIdentity.Generate().PeerId;
+    private static PeerId PeerIdOfUnknownHost() => global::CircuitRelay.Crypto.KeyIdentity.Generate().PeerId;
 }

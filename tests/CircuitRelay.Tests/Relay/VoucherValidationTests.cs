@@ -51,7 +51,7 @@ public sealed class VoucherValidationTests
         var (fake, node) = Setup(fixture, (relay, peer, now) =>
         {
             // Signed by `other` but claiming to be from the relay: the envelope's key does not match voucher.relay.
-            byte[] payload = new Protocol.Pb.ReservationVoucher
+            byte[] payload = new global::CircuitRelay.Protocol.Pb.ReservationVoucher
             {
                 Relay = ByteString.CopyFrom(relay.PeerId.ToByteArray()),
                 Peer = ByteString.CopyFrom(peer.ToByteArray()),
