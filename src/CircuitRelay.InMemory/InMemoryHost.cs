@@ -124,9 +124,11 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
     /// <summary>
     /// Upgrades a raw duplex byte connection (for example a relayed connection from the
     /// <c>/p2p-circuit</c> transport) into a connection of this host, as a real host upgrades a raw
-    /// socket. Both ends must call this (the dialer with <see cref="ConnectionDirection.Outbound"/>, the
-    /// listener with <see cref="ConnectionDirection.Inbound"/>); it completes once the handshake
-    /// confirmed <paramref name="remotePeer"/> and <see cref="ConnectionOpened"/> was raised.
+    /// socket. Both ends call this (the dialer with <see cref="ConnectionDirection.Outbound"/>, the
+    /// listener with <see cref="ConnectionDirection.Inbound"/>), in any order: the connection is
+    /// usable and <see cref="ConnectionOpened"/> raised before this returns, without waiting for the
+    /// other end. The remote's handshake is checked when it arrives; if the remote is not
+    /// <paramref name="remotePeer"/>, the connection closes (streams fail with <see cref="IOException"/>).
     /// </summary>
     /// <param name="raw">The raw pipe. The host owns it from now on: it completes both sides when the
     /// connection ends (the output with the error, if any) and disposes it if it is <see cref="IAsyncDisposable"/>.</param>
@@ -135,10 +137,9 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
     /// <param name="direction">Which side dialed.</param>
     /// <param name="isRelayed">Whether the connection runs over a relay.</param>
     /// <param name="limit">The relay's limit, or <see langword="null"/> when unlimited.</param>
-    /// <param name="cancellationToken">Cancels the upgrade (the raw pipe is then closed).</param>
+    /// <param name="cancellationToken">Checked before the upgrade starts.</param>
     /// <returns>The description of the new connection.</returns>
-    /// <exception cref="IOException">The raw pipe ended or the remote is not <paramref name="remotePeer"/>.</exception>
-    public async ValueTask<ConnectionInfo> AddConnectionAsync(
+    public ValueTask<ConnectionInfo> AddConnectionAsync(
         IDuplexPipe raw,
         PeerId remotePeer,
         Multiaddr remoteAddress,
@@ -161,10 +162,9 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
             IsRelayed = isRelayed,
             Limit = limit,
         };
-        var connection = new MuxedConnection(this, raw, info);
-        connection.Start();
-        await WaitEstablishedAsync([connection], cancellationToken).ConfigureAwait(false);
-        return info;
+        cancellationToken.ThrowIfCancellationRequested();
+        new MuxedConnection(this, raw, info).Start();
+        return ValueTask.FromResult(info);
     }
 
     /// <summary>
@@ -256,17 +256,11 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
     /// <inheritdoc />
     public override string ToString() => $"InMemoryHost {PeerId} {IPAddress}";
 
-    /// <summary>Adds a connection that is starting; <see langword="false"/> once the host is disposed.</summary>
-    internal bool TryAttach(MuxedConnection connection)
-    {
-        lock (_sync)
-        {
-            return !_disposed && _attached.Add(connection);
-        }
-    }
-
-    /// <summary>A connection completed its handshake: make it usable and raise <see cref="ConnectionOpened"/>.</summary>
-    internal bool TryRegister(MuxedConnection connection)
+    /// <summary>
+    /// A connection is starting: make it usable and raise <see cref="ConnectionOpened"/>;
+    /// <see langword="false"/> once the host is disposed.
+    /// </summary>
+    internal bool TryAddConnection(MuxedConnection connection)
     {
         lock (_sync)
         {
@@ -275,6 +269,7 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
                 return false;
             }
 
+            _attached.Add(connection);
             _registered.Add(connection);
         }
 
@@ -348,23 +343,6 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
         if (System.Text.Encoding.UTF8.GetByteCount(protocol) > MuxFrame.MaxProtocolLength)
         {
             throw new ArgumentException("A protocol id is at most 1024 UTF-8 bytes.", nameof(protocol));
-        }
-    }
-
-    private static async Task WaitEstablishedAsync(MuxedConnection[] connections, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Task.WhenAll(connections.Select(c => c.Established)).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            foreach (MuxedConnection connection in connections)
-            {
-                connection.Abort(null);
-            }
-
-            throw;
         }
     }
 
@@ -475,7 +453,7 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
             throw new IOException($"Cannot dial {peer}: the host does not accept inbound connections.");
         }
 
-        Multiaddr dialerAddress = InMemoryAddress.Create(IPAddress, _network.NextEphemeralPort());
+        Multiaddr dialerAddress = Multiaddr.FromIPEndPoint(new IPEndPoint(IPAddress, _network.NextEphemeralPort()));
         (IDuplexPipe dialerSide, IDuplexPipe listenerSide) = DuplexPipe.CreatePair();
         var outbound = new MuxedConnection(
             this,
@@ -486,8 +464,16 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
             listenerSide,
             new ConnectionInfo(_network.NextConnectionId(), PeerId, dialerAddress, ConnectionDirection.Inbound) { LocalAddress = target.ListenAddress });
         outbound.Start();
-        inbound.Start();
-        await WaitEstablishedAsync([outbound, inbound], CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            inbound.Start();
+        }
+        catch (ObjectDisposedException exception)
+        {
+            await outbound.CloseAsync().ConfigureAwait(false);
+            throw new IOException($"Cannot dial {peer}: the host is shutting down.", exception);
+        }
+
         return outbound;
     }
 

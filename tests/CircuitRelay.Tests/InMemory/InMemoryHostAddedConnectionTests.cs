@@ -23,6 +23,7 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         (ConnectionInfo atA, ConnectionInfo atB) = await AddRelayedPairAsync(a, b, limit: null);
 
         atA.IsRelayed.Should().BeTrue();
+        atA.RemoteAddress.IsRelayed.Should().BeTrue();
         atA.IsLimited.Should().BeFalse();
         atA.Direction.Should().Be(ConnectionDirection.Outbound);
         atB.Direction.Should().Be(ConnectionDirection.Inbound);
@@ -172,18 +173,41 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
     }
 
     [Fact]
-    public async Task AddConnectionAsync_RemoteIsNotTheExpectedPeer_ThrowsIOException()
+    public async Task AddConnectionAsync_EndsCalledOneAfterTheOther_Works()
     {
         InMemoryHost a = Network.CreateHost();
         InMemoryHost b = Network.CreateHost();
-        PeerId impostor = TestIdentity.Create().PeerId;
+        b.SetStreamHandler(EchoProtocol, EchoAsync);
         (IDuplexPipe atA, IDuplexPipe atB) = DuplexPipe.CreatePair();
 
-        Task<ConnectionInfo> dial = a.AddConnectionAsync(atA, impostor, AddressOf("10.1.0.2"), ConnectionDirection.Outbound, false, null).AsTask();
-        Task<ConnectionInfo> listen = b.AddConnectionAsync(atB, a.PeerId, AddressOf("10.1.0.1"), ConnectionDirection.Inbound, false, null).AsTask();
+        // The dialer's upgrade does not wait for the listener's, and a stream may be opened in between.
+        await a.AddConnectionAsync(atA, b.PeerId, AddressOf("10.1.0.2"), ConnectionDirection.Outbound, false, null).AsTask().WaitAsync(TestTimeout);
+        Task<ILibp2pStream> open = a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnly).AsTask();
+        await b.AddConnectionAsync(atB, a.PeerId, AddressOf("10.1.0.1"), ConnectionDirection.Inbound, false, null).AsTask().WaitAsync(TestTimeout);
 
-        await FluentActions.Awaiting(() => dial.WaitAsync(TestTimeout)).Should().ThrowAsync<IOException>();
-        await FluentActions.Awaiting(() => listen.WaitAsync(TestTimeout)).Should().ThrowAsync<IOException>();
+        await using ILibp2pStream stream = await open.WaitAsync(TestTimeout);
+        await stream.Output.WriteAllAndCompleteAsync([5]);
+        (await stream.Input.ReadToEndAsync().WaitAsync(TestTimeout)).Should().Equal(5);
+    }
+
+    [Fact]
+    public async Task AddConnectionAsync_RemoteIsNotTheExpectedPeer_ClosesTheConnectionOnBothSides()
+    {
+        InMemoryHost a = Network.CreateHost();
+        InMemoryHost b = Network.CreateHost();
+        b.SetStreamHandler(EchoProtocol, EchoAsync);
+        PeerId impostor = TestIdentity.Create().PeerId;
+        (IDuplexPipe atA, IDuplexPipe atB) = DuplexPipe.CreatePair();
+        Task<ConnectionInfo> closedAtA = NextConnectionEvent(h => a.ConnectionClosed += h);
+        Task<ConnectionInfo> closedAtB = NextConnectionEvent(h => b.ConnectionClosed += h);
+
+        await a.AddConnectionAsync(atA, impostor, AddressOf("10.1.0.2"), ConnectionDirection.Outbound, false, null).AsTask().WaitAsync(TestTimeout);
+        Task<ILibp2pStream> open = a.OpenStreamAsync(impostor, EchoProtocol, ExistingOnly).AsTask();
+        await b.AddConnectionAsync(atB, a.PeerId, AddressOf("10.1.0.1"), ConnectionDirection.Inbound, false, null).AsTask().WaitAsync(TestTimeout);
+
+        (await closedAtA.WaitAsync(TestTimeout)).RemotePeer.Should().Be(impostor);
+        (await closedAtB.WaitAsync(TestTimeout)).RemotePeer.Should().Be(a.PeerId);
+        await FluentActions.Awaiting(() => open.WaitAsync(TestTimeout)).Should().ThrowAsync<IOException>();
         a.GetConnections(impostor).Should().BeEmpty();
         b.GetConnections(a.PeerId).Should().BeEmpty();
     }
@@ -244,18 +268,32 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
     }
 
     [Fact]
-    public async Task AddConnectionAsync_RawEndsInsideTheHandshake_ThrowsIOException()
+    public async Task AddConnectionAsync_RawEndsInsideTheHandshake_ClosesTheConnection()
     {
         InMemoryHost host = Network.CreateHost();
         PeerId remote = TestIdentity.Create().PeerId;
         (IDuplexPipe local, IDuplexPipe peer) = DuplexPipe.CreatePair();
-        Task<ConnectionInfo> added = host.AddConnectionAsync(local, remote, AddressOf("10.2.0.1"), ConnectionDirection.Outbound, false, null).AsTask();
+        Task<ConnectionInfo> closed = NextConnectionEvent(h => host.ConnectionClosed += h);
+        await host.AddConnectionAsync(local, remote, AddressOf("10.2.0.1"), ConnectionDirection.Outbound, false, null).AsTask().WaitAsync(TestTimeout);
 
         await peer.Output.WriteAsync(new byte[] { 0, 0, 0 }); // a partial header
         await peer.Output.CompleteAsync();
 
-        await FluentActions.Awaiting(() => added.WaitAsync(TestTimeout)).Should().ThrowAsync<IOException>();
+        (await closed.WaitAsync(TestTimeout)).RemotePeer.Should().Be(remote);
         await DrainUntilClosedAsync(peer.Input);
+        host.GetConnections(remote).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task AddConnectionAsync_HostDisposed_ThrowsObjectDisposed()
+    {
+        InMemoryHost host = Network.CreateHost();
+        await host.DisposeAsync();
+        (IDuplexPipe local, _) = DuplexPipe.CreatePair();
+
+        Func<Task> add = async () => await host.AddConnectionAsync(local, TestIdentity.Create().PeerId, AddressOf("10.2.0.1"), ConnectionDirection.Inbound, false, null);
+
+        await add.Should().ThrowAsync<ObjectDisposedException>();
     }
 
     [Fact]
@@ -310,14 +348,10 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         }
     }
 
-    private static Multiaddr AddressOf(string ip) => InMemoryAddress.Create(IPAddress.Parse(ip), 4001);
+    private static Multiaddr AddressOf(string ip) => Multiaddr.Parse($"/ip4/{ip}/tcp/4001");
 
-    private static Multiaddr RelayedAddress(InMemoryHost relay)
-    {
-        byte[] relayId = relay.PeerId.ToByteArray();
-        byte[] address = [.. relay.ListenAddress.ToByteArray(), 0xa5, 0x03, (byte)relayId.Length, .. relayId, 0xa2, 0x02];
-        return Multiaddr.FromBytes(address);
-    }
+    private static Multiaddr RelayedAddress(InMemoryHost relay) =>
+        relay.ListenAddress.WithPeerId(relay.PeerId).Encapsulate("/p2p-circuit");
 
     private async Task<(ConnectionInfo AtA, ConnectionInfo AtB)> AddRelayedPairAsync(InMemoryHost a, InMemoryHost b, RelayLimit? limit)
     {
@@ -381,12 +415,9 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         await output.FlushAsync();
     }
 
-    /// <summary>Plays the remote side of the handshake (HELLO, then the confirmation).</summary>
-    private static async Task CompleteHandshakeAsync(PipeWriter output, PeerId remote)
-    {
-        await WriteFrameAsync(output, 0, FrameType.Hello, remote.ToByteArray());
-        await WriteFrameAsync(output, 0, FrameType.Ack, []);
-    }
+    /// <summary>Plays the remote side of the handshake.</summary>
+    private static Task CompleteHandshakeAsync(PipeWriter output, PeerId remote) =>
+        WriteFrameAsync(output, 0, FrameType.Hello, remote.ToByteArray());
 
     /// <summary>Reads what the host sends until it closes its side (gracefully or with an IOException).</summary>
     private static async Task DrainUntilClosedAsync(PipeReader input)
