@@ -89,7 +89,8 @@ internal sealed partial class MuxedConnection
             throw new ObjectDisposedException(nameof(InMemoryHost));
         }
 
-        _ = RunAsync();
+        // On the thread pool: bytes already waiting in the raw pipe are not dispatched on the caller's stack.
+        _ = Task.Run(RunAsync);
     }
 
     /// <summary>Closes the connection (streams are reset) and waits until it has ended.</summary>
