@@ -22,7 +22,7 @@ public sealed class RelayClient : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly Dictionary<PeerId, RelayReservation> _reservations = [];
     private readonly Dictionary<PeerId, CircuitListener> _listeners = [];
-    private readonly HashSet<Task> _running = [];
+    private readonly TaskTracker _running = new();
     private readonly CancellationTokenSource _shutdown = new();
     private int _started;
     private int _disposed;
@@ -202,12 +202,10 @@ public sealed class RelayClient : IAsyncDisposable
         await _shutdown.CancelAsync().ConfigureAwait(false);
         CircuitListener[] listeners;
         RelayReservation[] reservations;
-        Task[] running;
         lock (_lock)
         {
             listeners = [.. _listeners.Values];
             reservations = [.. _reservations.Values];
-            running = [.. _running];
         }
 
         foreach (CircuitListener listener in listeners)
@@ -220,7 +218,7 @@ public sealed class RelayClient : IAsyncDisposable
             await reservation.DisposeAsync().ConfigureAwait(false);
         }
 
-        await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _running.CloseAsync().ConfigureAwait(false);
         _shutdown.Dispose();
     }
 
@@ -333,32 +331,13 @@ public sealed class RelayClient : IAsyncDisposable
 
     private Task HandleStopAsync(ILibp2pStream stream, CancellationToken cancellationToken)
     {
-        Task task;
-        lock (_lock)
+        Task? task = _shutdown.IsCancellationRequested ? null : _running.TryRun(() => InboundStop.HandleAsync(this, stream));
+        if (task is null)
         {
-            if (_shutdown.IsCancellationRequested)
-            {
-                stream.Abort();
-                return Task.CompletedTask;
-            }
-
-            task = InboundStop.HandleAsync(this, stream);
-            _running.Add(task);
+            stream.Abort();
+            return Task.CompletedTask;
         }
 
-        _ = task.ContinueWith(
-            static (t, state) =>
-            {
-                var self = (RelayClient)state!;
-                lock (self._lock)
-                {
-                    self._running.Remove(t);
-                }
-            },
-            this,
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
         return task;
     }
 }

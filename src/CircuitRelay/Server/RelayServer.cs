@@ -26,7 +26,7 @@ public sealed partial class RelayServer : IAsyncDisposable
     private readonly IDisposable? _optionsSubscription;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly Lock _lock = new();
-    private readonly HashSet<Task> _running = [];
+    private readonly TaskTracker _running = new();
     private readonly KeyedRateLimiter<PeerId> _reservePeerLimiter;
     private readonly KeyedRateLimiter<string> _reserveIpLimiter;
     private readonly KeyedRateLimiter<PeerId> _connectPeerLimiter;
@@ -173,11 +173,9 @@ public sealed partial class RelayServer : IAsyncDisposable
 
         await _shutdown.CancelAsync().ConfigureAwait(false);
         CircuitSplice[] circuits;
-        Task[] running;
         lock (_lock)
         {
             circuits = [.. _circuits];
-            running = [.. _running];
         }
 
         foreach (CircuitSplice circuit in circuits)
@@ -185,7 +183,7 @@ public sealed partial class RelayServer : IAsyncDisposable
             circuit.Stop(CircuitCloseReason.RelayShutdown);
         }
 
-        await Task.WhenAll(running).ConfigureAwait(false);
+        await _running.CloseAsync().ConfigureAwait(false);
         lock (_lock)
         {
             foreach (ReservationEntry entry in _reservations.Values)
@@ -202,32 +200,13 @@ public sealed partial class RelayServer : IAsyncDisposable
 
     private Task HandleHopAsync(ILibp2pStream stream, CancellationToken cancellationToken)
     {
-        Task task;
-        lock (_lock)
+        Task? task = _shutdown.IsCancellationRequested ? null : _running.TryRun(() => ServeHopAsync(stream));
+        if (task is null)
         {
-            if (_shutdown.IsCancellationRequested)
-            {
-                stream.Abort();
-                return Task.CompletedTask;
-            }
-
-            task = ServeHopAsync(stream);
-            _running.Add(task);
+            stream.Abort();
+            return Task.CompletedTask;
         }
 
-        _ = task.ContinueWith(
-            static (t, state) =>
-            {
-                var self = (RelayServer)state!;
-                lock (self._lock)
-                {
-                    self._running.Remove(t);
-                }
-            },
-            this,
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
         return task;
     }
 
