@@ -85,6 +85,52 @@ public sealed class TcpHostTests : IAsyncLifetime
         relay.GetStatistics().ActiveCircuits.Should().Be(1);
     }
 
+    [Fact]
+    public async Task InboundGarbage_IsDroppedAndTheHostKeepsServing()
+    {
+        Libp2pHost host = await StartAsync();
+        host.SetStreamHandler(Echo, EchoAsync);
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        host.ListenAddresses[0].TryGetIPEndPoint(out System.Net.IPEndPoint? endPoint).Should().BeTrue();
+        await socket.ConnectAsync(endPoint!);
+
+        await socket.SendAsync(RandomNumberGenerator.GetBytes(300), System.Net.Sockets.SocketFlags.None);
+
+        (await ReadUntilClosedAsync(socket).WaitAsync(Timeout)).Should().BeTrue("the host closes a connection that does not speak multistream-select");
+        Libp2pHost client = await StartAsync();
+        await client.ConnectAsync(host.ListenAddresses[0].WithPeerId(host.Identity.PeerId)).WaitAsync(Timeout);
+        (await EchoRoundTripAsync(client, host.Identity.PeerId, 1024, relayed: false).WaitAsync(Timeout)).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task InboundStall_IsDroppedAfterTheHandshakeTimeout()
+    {
+        Libp2pHost host = await StartAsync(handshakeTimeout: TimeSpan.FromMilliseconds(300));
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        host.ListenAddresses[0].TryGetIPEndPoint(out System.Net.IPEndPoint? endPoint).Should().BeTrue();
+        await socket.ConnectAsync(endPoint!);
+
+        // Say nothing: the host must give up on its own.
+        (await ReadUntilClosedAsync(socket).WaitAsync(Timeout)).Should().BeTrue();
+    }
+
+    private static async Task<bool> ReadUntilClosedAsync(System.Net.Sockets.Socket socket)
+    {
+        var buffer = new byte[4096];
+        try
+        {
+            while (await socket.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None) > 0)
+            {
+            }
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            // Reset counts as closed.
+        }
+
+        return true;
+    }
+
     public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()
@@ -97,9 +143,9 @@ public sealed class TcpHostTests : IAsyncLifetime
         _meters.Dispose();
     }
 
-    private async Task<Libp2pHost> StartAsync()
+    private async Task<Libp2pHost> StartAsync(TimeSpan? handshakeTimeout = null)
     {
-        var options = new Libp2pHostOptions();
+        var options = new Libp2pHostOptions { HandshakeTimeout = handshakeTimeout ?? TimeSpan.FromSeconds(10) };
         options.ListenAddresses.Add("/ip4/127.0.0.1/tcp/0");
         Libp2pHost host = await Libp2pHost.StartAsync(KeyIdentity.Generate(), options, NullLoggerFactory.Instance);
         _owned.Add(host);
