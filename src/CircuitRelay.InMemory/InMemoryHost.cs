@@ -29,6 +29,7 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
     private readonly Lock _sync = new();
     private readonly HashSet<MuxedConnection> _attached = [];
     private readonly List<MuxedConnection> _registered = [];
+    private readonly Dictionary<PeerId, TaskCompletionSource<MuxedConnection>> _pendingDials = [];
     private readonly ConcurrentDictionary<string, HandlerRegistration> _handlers = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _shutdown = new();
     private readonly TaskTracker _handlerTasks = new();
@@ -123,9 +124,11 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
     /// <summary>
     /// Upgrades a raw duplex byte connection (for example a relayed connection from the
     /// <c>/p2p-circuit</c> transport) into a connection of this host, as a real host upgrades a raw
-    /// socket. Both ends must call this (the dialer with <see cref="ConnectionDirection.Outbound"/>, the
-    /// listener with <see cref="ConnectionDirection.Inbound"/>); it completes once the handshake
-    /// confirmed <paramref name="remotePeer"/> and <see cref="ConnectionOpened"/> was raised.
+    /// socket. Both ends call this (the dialer with <see cref="ConnectionDirection.Outbound"/>, the
+    /// listener with <see cref="ConnectionDirection.Inbound"/>), in any order: the connection is
+    /// usable and <see cref="ConnectionOpened"/> raised before this returns, without waiting for the
+    /// other end. The remote's handshake is checked when it arrives; if the remote is not
+    /// <paramref name="remotePeer"/>, the connection closes (streams fail with <see cref="IOException"/>).
     /// </summary>
     /// <param name="raw">The raw pipe. The host owns it from now on: it completes both sides when the
     /// connection ends (the output with the error, if any) and disposes it if it is <see cref="IAsyncDisposable"/>.</param>
@@ -134,10 +137,9 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
     /// <param name="direction">Which side dialed.</param>
     /// <param name="isRelayed">Whether the connection runs over a relay.</param>
     /// <param name="limit">The relay's limit, or <see langword="null"/> when unlimited.</param>
-    /// <param name="cancellationToken">Cancels the upgrade (the raw pipe is then closed).</param>
+    /// <param name="cancellationToken">Checked before the upgrade starts.</param>
     /// <returns>The description of the new connection.</returns>
-    /// <exception cref="IOException">The raw pipe ended or the remote is not <paramref name="remotePeer"/>.</exception>
-    public async ValueTask<ConnectionInfo> AddConnectionAsync(
+    public ValueTask<ConnectionInfo> AddConnectionAsync(
         IDuplexPipe raw,
         PeerId remotePeer,
         Multiaddr remoteAddress,
@@ -160,10 +162,9 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
             IsRelayed = isRelayed,
             Limit = limit,
         };
-        var connection = new MuxedConnection(this, raw, info);
-        connection.Start();
-        await WaitEstablishedAsync([connection], cancellationToken).ConfigureAwait(false);
-        return info;
+        cancellationToken.ThrowIfCancellationRequested();
+        new MuxedConnection(this, raw, info).Start();
+        return ValueTask.FromResult(info);
     }
 
     /// <summary>
@@ -255,17 +256,11 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
     /// <inheritdoc />
     public override string ToString() => $"InMemoryHost {PeerId} {IPAddress}";
 
-    /// <summary>Adds a connection that is starting; <see langword="false"/> once the host is disposed.</summary>
-    internal bool TryAttach(MuxedConnection connection)
-    {
-        lock (_sync)
-        {
-            return !_disposed && _attached.Add(connection);
-        }
-    }
-
-    /// <summary>A connection completed its handshake: make it usable and raise <see cref="ConnectionOpened"/>.</summary>
-    internal bool TryRegister(MuxedConnection connection)
+    /// <summary>
+    /// A connection is starting: make it usable and raise <see cref="ConnectionOpened"/>;
+    /// <see langword="false"/> once the host is disposed.
+    /// </summary>
+    internal bool TryAddConnection(MuxedConnection connection)
     {
         lock (_sync)
         {
@@ -274,6 +269,7 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
                 return false;
             }
 
+            _attached.Add(connection);
             _registered.Add(connection);
         }
 
@@ -350,23 +346,6 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
         }
     }
 
-    private static async Task WaitEstablishedAsync(MuxedConnection[] connections, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Task.WhenAll(connections.Select(c => c.Established)).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            foreach (MuxedConnection connection in connections)
-            {
-                connection.Abort(null);
-            }
-
-            throw;
-        }
-    }
-
     private bool IsDisposed
     {
         get
@@ -416,6 +395,9 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
             throw new IOException("A host cannot dial itself.");
         }
 
+        // Concurrent dials to one peer share a single attempt, so they end up on one connection.
+        TaskCompletionSource<MuxedConnection>? ours = null;
+        Task<MuxedConnection> dial;
         lock (_sync)
         {
             MuxedConnection? existing = _registered.FirstOrDefault(c => c.Info.RemotePeer.Equals(peer) && !c.Info.IsRelayed);
@@ -423,8 +405,44 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
             {
                 return existing;
             }
+
+            if (_pendingDials.TryGetValue(peer, out TaskCompletionSource<MuxedConnection>? pending))
+            {
+                dial = pending.Task;
+            }
+            else
+            {
+                ours = new TaskCompletionSource<MuxedConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
+                _pendingDials.Add(peer, ours);
+                dial = ours.Task;
+            }
         }
 
+        if (ours is not null)
+        {
+            // An in-memory dial completes (or fails) promptly, so it runs to its end even if cancelled.
+            try
+            {
+                ours.TrySetResult(await DialAsync(peer).ConfigureAwait(false));
+            }
+            catch (Exception exception)
+            {
+                ours.TrySetException(exception);
+            }
+            finally
+            {
+                lock (_sync)
+                {
+                    _pendingDials.Remove(peer);
+                }
+            }
+        }
+
+        return await dial.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<MuxedConnection> DialAsync(PeerId peer)
+    {
         if (!_network.TryGetHost(peer, out InMemoryHost? target))
         {
             throw new IOException($"Cannot dial {peer}: no host of the network has that peer id.");
@@ -435,7 +453,7 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
             throw new IOException($"Cannot dial {peer}: the host does not accept inbound connections.");
         }
 
-        Multiaddr dialerAddress = InMemoryAddress.Create(IPAddress, _network.NextEphemeralPort());
+        Multiaddr dialerAddress = Multiaddr.FromIPEndPoint(new IPEndPoint(IPAddress, _network.NextEphemeralPort()));
         (IDuplexPipe dialerSide, IDuplexPipe listenerSide) = DuplexPipe.CreatePair();
         var outbound = new MuxedConnection(
             this,
@@ -446,8 +464,16 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
             listenerSide,
             new ConnectionInfo(_network.NextConnectionId(), PeerId, dialerAddress, ConnectionDirection.Inbound) { LocalAddress = target.ListenAddress });
         outbound.Start();
-        inbound.Start();
-        await WaitEstablishedAsync([outbound, inbound], cancellationToken).ConfigureAwait(false);
+        try
+        {
+            inbound.Start();
+        }
+        catch (ObjectDisposedException exception)
+        {
+            await outbound.CloseAsync().ConfigureAwait(false);
+            throw new IOException($"Cannot dial {peer}: the host is shutting down.", exception);
+        }
+
         return outbound;
     }
 

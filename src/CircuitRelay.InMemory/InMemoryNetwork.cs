@@ -72,7 +72,7 @@ public sealed class InMemoryNetwork : IAsyncDisposable
 
             IPAddress ip = requested ?? NextAutomaticAddress();
             _usedAddresses.Add(ip);
-            var host = new InMemoryHost(this, identity, verifier, ip, InMemoryAddress.Create(ip, _nextListenPort++));
+            var host = new InMemoryHost(this, identity, verifier, ip, Multiaddr.FromIPEndPoint(new IPEndPoint(ip, _nextListenPort++)));
             _hosts.Add(peerId, host);
             _created.Add(host);
             return host;

@@ -12,7 +12,7 @@ internal enum FrameType : byte
     /// <summary>Opens a stream: the payload is the UTF-8 protocol id.</summary>
     Open = 1,
 
-    /// <summary>The acceptor accepted the stream and its protocol (on stream 0: the handshake confirmation).</summary>
+    /// <summary>The acceptor accepted the stream and its protocol.</summary>
     Ack = 2,
 
     /// <summary>Stream data (1 to <see cref="MuxFrame.MaxPayload"/> bytes).</summary>

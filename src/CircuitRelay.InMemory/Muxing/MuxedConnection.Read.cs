@@ -136,48 +136,32 @@ internal sealed partial class MuxedConnection
     }
 
     /// <summary>
-    /// The handshake: each side sends HELLO with its peer id at once and, once it has checked the
-    /// remote's HELLO, confirms with ACK on stream 0. A side is established when it has checked the
-    /// remote and received its confirmation, so a side that rejects the remote leaves both failing.
-    /// The remote's ACK precedes its first OPEN, so the connection is registered before any stream.
+    /// The handshake: the remote's first frame must be HELLO with the expected peer id (the remote's
+    /// HELLO precedes everything else it sends, so no stream is handled before it).
     /// </summary>
     private void HandleHandshake(uint streamId, FrameType type, ReadOnlySequence<byte> payload)
     {
-        if (streamId == 0 && type == FrameType.Hello && !_remoteVerified && !payload.IsEmpty)
+        if (streamId != 0 || type != FrameType.Hello || payload.IsEmpty)
         {
-            PeerId remote;
-            try
-            {
-                remote = PeerId.FromBytes(payload.ToArray());
-            }
-            catch (FormatException exception)
-            {
-                throw new IOException($"The connection {Info.Id} handshake carried an invalid peer id.", exception);
-            }
-
-            if (!remote.Equals(Info.RemotePeer))
-            {
-                throw new IOException($"The remote peer on connection {Info.Id} is {remote}, not the expected {Info.RemotePeer}.");
-            }
-
-            _remoteVerified = true;
-            TrySend(new OutboundFrame(0, FrameType.Ack, null, 0));
-            return;
+            throw new IOException($"The connection {Info.Id} did not start with a handshake (got {type} on stream {streamId}).");
         }
 
-        if (streamId == 0 && type == FrameType.Ack && _remoteVerified && payload.IsEmpty)
+        PeerId remote;
+        try
         {
-            _handshakeDone = true;
-            if (!_host.TryRegister(this))
-            {
-                throw new IOException("The host is shut down.");
-            }
-
-            _established.TrySetResult();
-            return;
+            remote = PeerId.FromBytes(payload.ToArray());
+        }
+        catch (FormatException exception)
+        {
+            throw new IOException($"The connection {Info.Id} handshake carried an invalid peer id.", exception);
         }
 
-        throw new IOException($"The connection {Info.Id} broke the handshake with a {type} frame on stream {streamId}.");
+        if (!remote.Equals(Info.RemotePeer))
+        {
+            throw new IOException($"The remote peer on connection {Info.Id} is {remote}, not the expected {Info.RemotePeer}.");
+        }
+
+        _handshakeDone = true;
     }
 
     private void HandleOpen(uint streamId, ReadOnlySequence<byte> payload)

@@ -8,9 +8,10 @@ using CircuitRelay.Hosting;
 namespace CircuitRelay.InMemory.Muxing;
 
 /// <summary>
-/// A muxed connection of an <see cref="InMemoryHost"/> over a raw duplex byte pipe: a handshake
-/// (each side sends HELLO with its peer id, checks the other's and confirms), then streams in
-/// <see cref="MuxFrame"/> frames. The dialer's stream ids are odd, the listener's even.
+/// A muxed connection of an <see cref="InMemoryHost"/> over a raw duplex byte pipe, in
+/// <see cref="MuxFrame"/> frames. Each side first sends HELLO with its peer id; a side whose remote
+/// turns out not to be the expected peer closes the connection. The dialer's stream ids are odd,
+/// the listener's even.
 /// </summary>
 /// <remarks>
 /// <para>One reader loop owns <c>raw.Input</c> and dispatches frames without ever waiting on a stream
@@ -32,17 +33,15 @@ internal sealed partial class MuxedConnection
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = false });
 
     private readonly CancellationTokenSource _closing = new();
-    private readonly TaskCompletionSource _established = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskTracker _pumps = new();
 
     private uint _nextStreamId;
     private uint _lastRemoteStreamId;
     private bool _isClosed;
-    private bool _remoteVerified;
     private bool _handshakeDone;
     private Exception? _closeError;
-    private Task _completion = Task.CompletedTask;
 
     /// <summary>Creates a connection; call <see cref="Start"/> to run it.</summary>
     /// <param name="host">The local host.</param>
@@ -60,37 +59,45 @@ internal sealed partial class MuxedConnection
     /// <summary>The connection's description, shared by all its streams.</summary>
     public ConnectionInfo Info { get; }
 
-    /// <summary>Completes once the handshake succeeded and the host registered the connection;
-    /// faults with an <see cref="IOException"/> when the connection ended before.</summary>
-    public Task Established => _established.Task;
-
     /// <summary>Completes when the connection's loops and pumps have all ended.</summary>
-    public Task Completion => _completion;
+    public Task Completion => _completion.Task;
 
-    /// <summary>Starts the handshake and the reader and writer loops.</summary>
+    /// <summary>
+    /// Registers the connection with the host (which raises ConnectionOpened), sends HELLO and starts
+    /// the reader and writer loops. The remote's HELLO is checked when it arrives; the connection is
+    /// usable at once (frames queue until the remote reads them).
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The host is disposed (the raw pipe is then completed).</exception>
     public void Start()
     {
-        if (!_host.TryAttach(this))
-        {
-            _isClosed = true;
-            _established.TrySetException(new IOException("The host is shut down."));
-            _raw.Input.Complete();
-            _raw.Output.Complete();
-            return;
-        }
-
         byte[] self = _host.PeerId.ToByteArray();
         byte[] hello = ArrayPool<byte>.Shared.Rent(self.Length);
         self.CopyTo(hello, 0);
         TrySend(new OutboundFrame(0, FrameType.Hello, hello, self.Length));
-        _completion = RunAsync();
+        if (!_host.TryAddConnection(this))
+        {
+            Abort(null);
+            _raw.Input.Complete();
+            _raw.Output.Complete();
+            while (_frames.Reader.TryRead(out OutboundFrame dropped))
+            {
+                dropped.Release();
+            }
+
+            _closing.Dispose();
+            _completion.TrySetResult();
+            throw new ObjectDisposedException(nameof(InMemoryHost));
+        }
+
+        // On the thread pool: bytes already waiting in the raw pipe are not dispatched on the caller's stack.
+        _ = Task.Run(RunAsync);
     }
 
     /// <summary>Closes the connection (streams are reset) and waits until it has ended.</summary>
     public Task CloseAsync()
     {
         Abort(null);
-        return _completion;
+        return _completion.Task;
     }
 
     /// <summary>Opens a stream and waits for the remote to accept <paramref name="protocol"/>.</summary>
@@ -197,11 +204,6 @@ internal sealed partial class MuxedConnection
         }
 
         var closed = new IOException($"The connection {Info.Id} was closed.", error);
-        if (_established.TrySetException(error as IOException ?? closed))
-        {
-            _ = _established.Task.Exception;
-        }
-
         _frames.Writer.TryComplete();
         _closing.Cancel();
         foreach (MuxedStream stream in streams)
@@ -215,25 +217,31 @@ internal sealed partial class MuxedConnection
 
     private async Task RunAsync()
     {
-        Task reader = ReadLoopAsync();
-        Task writer = WriteLoopAsync();
-        await Task.WhenAll(reader, writer).ConfigureAwait(false);
-        await _closed.Task.ConfigureAwait(false);
-        await _pumps.WhenAllAsync().ConfigureAwait(false);
-        _closing.Dispose();
-        if (_raw is IAsyncDisposable disposable)
+        try
         {
-            try
+            Task reader = ReadLoopAsync();
+            Task writer = WriteLoopAsync();
+            await Task.WhenAll(reader, writer).ConfigureAwait(false);
+            await _closed.Task.ConfigureAwait(false);
+            await _pumps.WhenAllAsync().ConfigureAwait(false);
+            _closing.Dispose();
+            if (_raw is IAsyncDisposable disposable)
             {
-                await disposable.DisposeAsync().ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // The raw pipe's owner handed it over; a failure to release it is not ours to report.
+                try
+                {
+                    await disposable.DisposeAsync().ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // The raw pipe's owner handed it over; a failure to release it is not ours to report.
+                }
             }
         }
-
-        _host.OnConnectionFinished(this);
+        finally
+        {
+            _host.OnConnectionFinished(this);
+            _completion.TrySetResult();
+        }
     }
 
     private bool IsLocalStreamId(uint id) => (id % 2 == 1) == _isDialer;

@@ -103,6 +103,7 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
         var host = new Libp2pHost(identity, Crypto.SignatureVerifier.Default, options, loggerFactory, timeProvider ?? TimeProvider.System);
         try
         {
+            host.StartServices();
             foreach (string address in options.ListenAddresses)
             {
                 host.Listen(Multiaddr.Parse(address));
@@ -316,6 +317,7 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
             return;
         }
 
+        await StopServicesAsync().ConfigureAwait(false);
         await _shutdown.CancelAsync().ConfigureAwait(false);
         HostConnection[] connections;
         Task[] background;

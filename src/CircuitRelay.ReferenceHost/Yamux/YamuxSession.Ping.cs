@@ -14,18 +14,8 @@ internal sealed partial class YamuxSession
     /// <exception cref="IOException">The session closed first.</exception>
     public async ValueTask<TimeSpan> PingAsync(CancellationToken cancellationToken = default)
     {
-        var pending = new PendingPing(TimeProvider.GetTimestamp());
-        uint id;
-        lock (_pingLock)
-        {
-            if (_closedCts.IsCancellationRequested)
-            {
-                throw CreateClosedException();
-            }
-
-            id = _nextPingId++;
-            _pendingPings[id] = pending;
-        }
+        var pending = new PendingPing(TimeProvider.GetTimestamp(), isKeepAlive: false);
+        uint id = RegisterPing(pending) ?? throw CreateClosedException();
 
         try
         {
@@ -38,6 +28,21 @@ internal sealed partial class YamuxSession
             {
                 _pendingPings.Remove(id);
             }
+        }
+    }
+
+    private uint? RegisterPing(PendingPing pending)
+    {
+        lock (_pingLock)
+        {
+            if (_closedCts.IsCancellationRequested)
+            {
+                return null;
+            }
+
+            uint id = _nextPingId++;
+            _pendingPings[id] = pending;
+            return id;
         }
     }
 
@@ -56,6 +61,11 @@ internal sealed partial class YamuxSession
 
         TimeSpan rtt = TimeProvider.GetElapsedTime(pending.Started);
         Volatile.Write(ref _rttTicks, Math.Max(1, rtt.Ticks));
+        if (pending.IsKeepAlive)
+        {
+            Volatile.Write(ref _keepAliveOutstanding, 0);
+        }
+
         pending.Answer.TrySetResult(rtt);
     }
 
@@ -83,25 +93,17 @@ internal sealed partial class YamuxSession
             return;
         }
 
-        _ = KeepAliveAsync();
-    }
-
-    private async Task KeepAliveAsync()
-    {
-        try
+        if (RegisterPing(new PendingPing(TimeProvider.GetTimestamp(), isKeepAlive: true)) is { } id)
         {
-            await PingAsync(CancellationToken.None).ConfigureAwait(false);
-            Volatile.Write(ref _keepAliveOutstanding, 0);
-        }
-        catch (IOException)
-        {
-            // The session is closing.
+            EnqueueControl(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, id));
         }
     }
 
-    private sealed class PendingPing(long started)
+    private sealed class PendingPing(long started, bool isKeepAlive)
     {
         public long Started { get; } = started;
+
+        public bool IsKeepAlive { get; } = isKeepAlive;
 
         public TaskCompletionSource<TimeSpan> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

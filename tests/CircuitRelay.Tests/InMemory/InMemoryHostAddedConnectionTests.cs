@@ -23,6 +23,7 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         (ConnectionInfo atA, ConnectionInfo atB) = await AddRelayedPairAsync(a, b, limit: null);
 
         atA.IsRelayed.Should().BeTrue();
+        atA.RemoteAddress.IsRelayed.Should().BeTrue();
         atA.IsLimited.Should().BeFalse();
         atA.Direction.Should().Be(ConnectionDirection.Outbound);
         atB.Direction.Should().Be(ConnectionDirection.Inbound);
@@ -38,6 +39,64 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         }
 
         await Task.WhenAll(Enumerable.Range(1, 20).Select(RoundTripAsync)).WaitAsync(TestTimeout);
+    }
+
+    [Fact]
+    public async Task AddConnectionAsync_OverStreamsSplicedByARelayHost_CarriesStreamsAndClosesWithTheCircuit()
+    {
+        InMemoryHost a = Network.CreateHost();
+        InMemoryHost relay = Network.CreateHost();
+        InMemoryHost b = Network.CreateHost();
+        b.AcceptsInboundConnections = false;
+        b.SetStreamHandler(EchoProtocol, EchoAsync, new StreamHandlerOptions { AllowLimitedConnection = true });
+        var circuitOpen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var splices = new List<Task>();
+        relay.SetStreamHandler("/test/hop", async (hop, cancellationToken) =>
+        {
+            // The relay opens a "stop" stream to b on b's existing connection and splices both ways.
+            ILibp2pStream stop = await relay.OpenStreamAsync(b.PeerId, "/test/stop", ExistingOnly, cancellationToken);
+            lock (splices)
+            {
+                splices.Add(Task.WhenAll(PumpAsync(hop, stop), PumpAsync(stop, hop)));
+            }
+
+            circuitOpen.TrySetResult();
+        });
+        Multiaddr viaRelay = RelayedAddress(relay);
+        var inboundAtB = new TaskCompletionSource<Task<ConnectionInfo>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.SetStreamHandler(
+            "/test/stop",
+            (stop, _) =>
+            {
+                inboundAtB.TrySetResult(b.AddConnectionAsync(stop, a.PeerId, viaRelay, ConnectionDirection.Inbound, isRelayed: true, RelayLimit.Default).AsTask());
+                return Task.CompletedTask;
+            },
+            new StreamHandlerOptions { AllowLimitedConnection = true });
+        await b.ConnectAsync(relay.PeerId).AsTask().WaitAsync(TestTimeout);
+
+        ILibp2pStream hopStream = await a.OpenStreamAsync(relay.PeerId, "/test/hop").AsTask().WaitAsync(TestTimeout);
+        await circuitOpen.Task.WaitAsync(TestTimeout);
+        ConnectionInfo atA = await a.AddConnectionAsync(hopStream, b.PeerId, viaRelay, ConnectionDirection.Outbound, isRelayed: true, RelayLimit.Default).AsTask().WaitAsync(TestTimeout);
+        ConnectionInfo atB = await (await inboundAtB.Task.WaitAsync(TestTimeout)).WaitAsync(TestTimeout);
+
+        byte[] data = RandomBytes(200_000, seed: 3);
+        await using (ILibp2pStream echo = await a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnlyAllowLimited).AsTask().WaitAsync(TestTimeout))
+        {
+            echo.Connection.Should().BeSameAs(atA);
+            Task<byte[]> echoed = echo.Input.ReadToEndAsync();
+            await echo.Output.WriteAllAndCompleteAsync(data).WaitAsync(TestTimeout);
+            (await echoed.WaitAsync(TestTimeout)).Should().Equal(data);
+        }
+
+        // The relay drops b: the circuit dies, and so does the relayed connection at both ends.
+        Task<ConnectionInfo> closedAtA = NextConnectionEvent(h => a.ConnectionClosed += h);
+        Task<ConnectionInfo> closedAtB = NextConnectionEvent(h => b.ConnectionClosed += h);
+        await relay.DisconnectAsync(b.PeerId).AsTask().WaitAsync(TestTimeout);
+
+        (await closedAtA.WaitAsync(TestTimeout)).Should().BeSameAs(atA);
+        await closedAtB.WaitAsync(TestTimeout);
+        b.GetConnections(a.PeerId).Should().NotContain(atB);
+        await Task.WhenAll(splices).WaitAsync(TestTimeout);
     }
 
     [Fact]
@@ -114,18 +173,41 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
     }
 
     [Fact]
-    public async Task AddConnectionAsync_RemoteIsNotTheExpectedPeer_ThrowsIOException()
+    public async Task AddConnectionAsync_EndsCalledOneAfterTheOther_Works()
     {
         InMemoryHost a = Network.CreateHost();
         InMemoryHost b = Network.CreateHost();
-        PeerId impostor = TestIdentity.Create().PeerId;
+        b.SetStreamHandler(EchoProtocol, EchoAsync);
         (IDuplexPipe atA, IDuplexPipe atB) = DuplexPipe.CreatePair();
 
-        Task<ConnectionInfo> dial = a.AddConnectionAsync(atA, impostor, AddressOf("10.1.0.2"), ConnectionDirection.Outbound, false, null).AsTask();
-        Task<ConnectionInfo> listen = b.AddConnectionAsync(atB, a.PeerId, AddressOf("10.1.0.1"), ConnectionDirection.Inbound, false, null).AsTask();
+        // The dialer's upgrade does not wait for the listener's, and a stream may be opened in between.
+        await a.AddConnectionAsync(atA, b.PeerId, AddressOf("10.1.0.2"), ConnectionDirection.Outbound, false, null).AsTask().WaitAsync(TestTimeout);
+        Task<ILibp2pStream> open = a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnly).AsTask();
+        await b.AddConnectionAsync(atB, a.PeerId, AddressOf("10.1.0.1"), ConnectionDirection.Inbound, false, null).AsTask().WaitAsync(TestTimeout);
 
-        await FluentActions.Awaiting(() => dial.WaitAsync(TestTimeout)).Should().ThrowAsync<IOException>();
-        await FluentActions.Awaiting(() => listen.WaitAsync(TestTimeout)).Should().ThrowAsync<IOException>();
+        await using ILibp2pStream stream = await open.WaitAsync(TestTimeout);
+        await stream.Output.WriteAllAndCompleteAsync([5]);
+        (await stream.Input.ReadToEndAsync().WaitAsync(TestTimeout)).Should().Equal(5);
+    }
+
+    [Fact]
+    public async Task AddConnectionAsync_RemoteIsNotTheExpectedPeer_ClosesTheConnectionOnBothSides()
+    {
+        InMemoryHost a = Network.CreateHost();
+        InMemoryHost b = Network.CreateHost();
+        b.SetStreamHandler(EchoProtocol, EchoAsync);
+        PeerId impostor = TestIdentity.Create().PeerId;
+        (IDuplexPipe atA, IDuplexPipe atB) = DuplexPipe.CreatePair();
+        Task<ConnectionInfo> closedAtA = NextConnectionEvent(h => a.ConnectionClosed += h);
+        Task<ConnectionInfo> closedAtB = NextConnectionEvent(h => b.ConnectionClosed += h);
+
+        await a.AddConnectionAsync(atA, impostor, AddressOf("10.1.0.2"), ConnectionDirection.Outbound, false, null).AsTask().WaitAsync(TestTimeout);
+        Task<ILibp2pStream> open = a.OpenStreamAsync(impostor, EchoProtocol, ExistingOnly).AsTask();
+        await b.AddConnectionAsync(atB, a.PeerId, AddressOf("10.1.0.1"), ConnectionDirection.Inbound, false, null).AsTask().WaitAsync(TestTimeout);
+
+        (await closedAtA.WaitAsync(TestTimeout)).RemotePeer.Should().Be(impostor);
+        (await closedAtB.WaitAsync(TestTimeout)).RemotePeer.Should().Be(a.PeerId);
+        await FluentActions.Awaiting(() => open.WaitAsync(TestTimeout)).Should().ThrowAsync<IOException>();
         a.GetConnections(impostor).Should().BeEmpty();
         b.GetConnections(a.PeerId).Should().BeEmpty();
     }
@@ -186,18 +268,32 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
     }
 
     [Fact]
-    public async Task AddConnectionAsync_RawEndsInsideTheHandshake_ThrowsIOException()
+    public async Task AddConnectionAsync_RawEndsInsideTheHandshake_ClosesTheConnection()
     {
         InMemoryHost host = Network.CreateHost();
         PeerId remote = TestIdentity.Create().PeerId;
         (IDuplexPipe local, IDuplexPipe peer) = DuplexPipe.CreatePair();
-        Task<ConnectionInfo> added = host.AddConnectionAsync(local, remote, AddressOf("10.2.0.1"), ConnectionDirection.Outbound, false, null).AsTask();
+        Task<ConnectionInfo> closed = NextConnectionEvent(h => host.ConnectionClosed += h);
+        await host.AddConnectionAsync(local, remote, AddressOf("10.2.0.1"), ConnectionDirection.Outbound, false, null).AsTask().WaitAsync(TestTimeout);
 
         await peer.Output.WriteAsync(new byte[] { 0, 0, 0 }); // a partial header
         await peer.Output.CompleteAsync();
 
-        await FluentActions.Awaiting(() => added.WaitAsync(TestTimeout)).Should().ThrowAsync<IOException>();
+        (await closed.WaitAsync(TestTimeout)).RemotePeer.Should().Be(remote);
         await DrainUntilClosedAsync(peer.Input);
+        host.GetConnections(remote).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task AddConnectionAsync_HostDisposed_ThrowsObjectDisposed()
+    {
+        InMemoryHost host = Network.CreateHost();
+        await host.DisposeAsync();
+        (IDuplexPipe local, _) = DuplexPipe.CreatePair();
+
+        Func<Task> add = async () => await host.AddConnectionAsync(local, TestIdentity.Create().PeerId, AddressOf("10.2.0.1"), ConnectionDirection.Inbound, false, null);
+
+        await add.Should().ThrowAsync<ObjectDisposedException>();
     }
 
     [Fact]
@@ -224,14 +320,38 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         await drained.WaitAsync(TestTimeout);
     }
 
-    private static Multiaddr AddressOf(string ip) => InMemoryAddress.Create(IPAddress.Parse(ip), 4001);
-
-    private static Multiaddr RelayedAddress(InMemoryHost relay)
+    /// <summary>Copies one stream into another like a relay's splice: FIN is passed on, a failure resets both.</summary>
+    private static async Task PumpAsync(ILibp2pStream from, ILibp2pStream to)
     {
-        byte[] relayId = relay.PeerId.ToByteArray();
-        byte[] address = [.. relay.ListenAddress.ToByteArray(), 0xa5, 0x03, (byte)relayId.Length, .. relayId, 0xa2, 0x02];
-        return Multiaddr.FromBytes(address);
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await from.Input.ReadAsync();
+                foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+                {
+                    await to.Output.WriteAsync(segment);
+                }
+
+                from.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    await to.Output.CompleteAsync();
+                    return;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            from.Abort();
+            to.Abort();
+        }
     }
+
+    private static Multiaddr AddressOf(string ip) => Multiaddr.Parse($"/ip4/{ip}/tcp/4001");
+
+    private static Multiaddr RelayedAddress(InMemoryHost relay) =>
+        relay.ListenAddress.WithPeerId(relay.PeerId).Encapsulate("/p2p-circuit");
 
     private async Task<(ConnectionInfo AtA, ConnectionInfo AtB)> AddRelayedPairAsync(InMemoryHost a, InMemoryHost b, RelayLimit? limit)
     {
@@ -295,12 +415,9 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         await output.FlushAsync();
     }
 
-    /// <summary>Plays the remote side of the handshake (HELLO, then the confirmation).</summary>
-    private static async Task CompleteHandshakeAsync(PipeWriter output, PeerId remote)
-    {
-        await WriteFrameAsync(output, 0, FrameType.Hello, remote.ToByteArray());
-        await WriteFrameAsync(output, 0, FrameType.Ack, []);
-    }
+    /// <summary>Plays the remote side of the handshake.</summary>
+    private static Task CompleteHandshakeAsync(PipeWriter output, PeerId remote) =>
+        WriteFrameAsync(output, 0, FrameType.Hello, remote.ToByteArray());
 
     /// <summary>Reads what the host sends until it closes its side (gracefully or with an IOException).</summary>
     private static async Task DrainUntilClosedAsync(PipeReader input)

@@ -40,6 +40,24 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
     }
 
     [Fact]
+    public async Task OpenStreamAsync_ConcurrentFirstStreams_ShareOneDial()
+    {
+        InMemoryHost a = Network.CreateHost();
+        InMemoryHost b = Network.CreateHost();
+        b.SetStreamHandler(EchoProtocol, EchoAsync);
+
+        ILibp2pStream[] streams = await Task.WhenAll(
+            Enumerable.Range(0, 8).Select(_ => a.OpenStreamAsync(b.PeerId, EchoProtocol).AsTask())).WaitAsync(TestTimeout);
+
+        streams.Select(s => s.Connection).Distinct().Should().ContainSingle();
+        a.GetConnections(b.PeerId).Should().ContainSingle();
+        foreach (ILibp2pStream stream in streams)
+        {
+            await stream.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task ConnectAsync_Addresses_DialerSeesListenAddressListenerSeesDialerIpAndEphemeralPort()
     {
         InMemoryHost a = Network.CreateHost();
@@ -94,6 +112,15 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
     }
 
     [Fact]
+    public void CreateHost_IpGiven_ListensOnIp4TcpAddressWithoutPeerId()
+    {
+        InMemoryHost host = Network.CreateHost("10.0.0.9");
+
+        host.ListenAddress.ToString().Should().MatchRegex("^/ip4/10\\.0\\.0\\.9/tcp/[0-9]+$");
+        host.Addresses.Should().Equal(host.ListenAddress);
+    }
+
+    [Fact]
     public void CreateHost_InvalidIp_ThrowsFormatException()
     {
         Action create = () => Network.CreateHost("not-an-ip");
@@ -116,7 +143,7 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
     public void AddAddress_NewAddress_AppearsAfterTheListenAddress()
     {
         InMemoryHost host = Network.CreateHost();
-        Multiaddr external = InMemoryAddress.Create(IPAddress.Parse("203.0.113.5"), 4001);
+        Multiaddr external = Multiaddr.Parse("/ip4/203.0.113.5/tcp/4001");
 
         host.AddAddress(external);
         host.AddAddress(external);
@@ -244,7 +271,7 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
 
     private static IPEndPoint EndPointOf(Multiaddr address)
     {
-        InMemoryAddress.TryGetEndPoint(address, out IPEndPoint? endPoint).Should().BeTrue();
+        address.TryGetIPEndPoint(out IPEndPoint? endPoint).Should().BeTrue();
         return endPoint!;
     }
 }

@@ -1,0 +1,280 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using CircuitRelay.Client;
+using CircuitRelay.Server;
+
+namespace CircuitRelay.Node;
+
+internal static class CommandHelpers
+{
+    public static Option<string[]> ListenOption(string description) => new("--listen")
+    {
+        Description = description,
+        Arity = ArgumentArity.ZeroOrMore,
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    /// <summary>Runs a server until SIGINT/SIGTERM, or until stdin closes when stdin is redirected (so a test runner that dies leaves no orphan).</summary>
+    public static async Task WaitForShutdownAsync(CancellationToken cancellationToken)
+    {
+        var stopped = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            stopped.TrySetResult("SIGTERM");
+        });
+        using CancellationTokenRegistration registration = cancellationToken.Register(() => stopped.TrySetResult("SIGINT"));
+        if (Console.IsInputRedirected)
+        {
+            _ = Task.Run(async () =>
+            {
+                while (await Console.In.ReadLineAsync() is not null)
+                {
+                }
+
+                stopped.TrySetResult("stdin-closed");
+            });
+        }
+
+        string why = await stopped.Task;
+        Output.Line($"stopped {why}");
+    }
+
+    public static string Describe(Exception ex) => ex switch
+    {
+        RelayException relay => $"{StatusName(relay.Status)}: {relay.Message}",
+        AggregateException { InnerException: { } inner } => Describe(inner),
+        _ => $"{ex.GetType().Name}: {ex.Message}",
+    };
+
+    public static string StatusName(RelayStatus status) => status switch
+    {
+        RelayStatus.Ok => "OK",
+        RelayStatus.ReservationRefused => "RESERVATION_REFUSED",
+        RelayStatus.ResourceLimitExceeded => "RESOURCE_LIMIT_EXCEEDED",
+        RelayStatus.PermissionDenied => "PERMISSION_DENIED",
+        RelayStatus.ConnectionFailed => "CONNECTION_FAILED",
+        RelayStatus.NoReservation => "NO_RESERVATION",
+        RelayStatus.MalformedMessage => "MALFORMED_MESSAGE",
+        RelayStatus.UnexpectedMessage => "UNEXPECTED_MESSAGE",
+        _ => ((int)status).ToString(CultureInfo.InvariantCulture),
+    };
+
+    public static string Rate(long bytes, TimeSpan elapsed)
+        => (bytes / 1024.0 / 1024.0 / Math.Max(elapsed.TotalSeconds, 1e-9)).ToString("F1", CultureInfo.InvariantCulture);
+}
+
+internal static class RelayCommand
+{
+    public static Command Create(Option<string?> identity, Option<bool> verbose)
+    {
+        var listen = CommandHelpers.ListenOption("Address to listen on (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.");
+        listen.DefaultValueFactory = _ => ["/ip4/127.0.0.1/tcp/0"];
+        var via = new Option<string?>("--relay") { Description = "Also reserve on this relay (<addr>/p2p/<id>) to be reachable through it." };
+        var ttl = new Option<int>("--reservation-ttl") { Description = "Reservation lifetime in seconds.", DefaultValueFactory = _ => 3600 };
+        var maxReservations = new Option<int>("--max-reservations") { Description = "Reservations held at once.", DefaultValueFactory = _ => 128 };
+        var perIp = new Option<int>("--max-reservations-per-ip") { Description = "Reservations per IP address.", DefaultValueFactory = _ => 8 };
+        var perAsn = new Option<int>("--max-reservations-per-asn") { Description = "Reservations per autonomous system (needs an ASN resolver; none in this sample).", DefaultValueFactory = _ => 32 };
+        var maxCircuits = new Option<int>("--max-circuits") { Description = "Circuits relayed at once.", DefaultValueFactory = _ => 1024 };
+        var perPeer = new Option<int>("--max-circuits-per-peer") { Description = "Circuits per peer (as source or target).", DefaultValueFactory = _ => 16 };
+        var duration = new Option<int>("--circuit-duration-limit") { Description = "Maximum circuit lifetime in seconds; 0 = unlimited.", DefaultValueFactory = _ => 120 };
+        var data = new Option<long>("--circuit-data-limit") { Description = "Maximum bytes per direction per circuit; 0 = unlimited.", DefaultValueFactory = _ => 131072 };
+        var bandwidth = new Option<long>("--max-bandwidth-per-peer") { Description = "Bytes per second relayed for one peer across its circuits; 0 = no cap.", DefaultValueFactory = _ => 0 };
+        var burst = new Option<long>("--bandwidth-burst-per-peer") { Description = "Burst of the per-peer bandwidth cap in bytes; 0 = one second's worth.", DefaultValueFactory = _ => 0 };
+        var reserveRate = new Option<int>("--reservation-rate-per-peer") { Description = "Reservation requests per peer per minute; 0 = unlimited.", DefaultValueFactory = _ => 15 };
+        var connectRate = new Option<int>("--connect-rate-per-peer") { Description = "Connect requests per peer per minute; 0 = unlimited.", DefaultValueFactory = _ => 15 };
+        var command = new Command("relay", "Run a Circuit Relay v2 relay.")
+        {
+            listen, via, ttl, maxReservations, perIp, perAsn, maxCircuits, perPeer, duration, data, bandwidth, burst, reserveRate, connectRate,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new RelayServerOptions
+            {
+                ReservationTtl = TimeSpan.FromSeconds(parse.GetValue(ttl)),
+                MaxReservations = parse.GetValue(maxReservations),
+                MaxReservationsPerIp = parse.GetValue(perIp),
+                MaxReservationsPerAsn = parse.GetValue(perAsn),
+                MaxCircuits = parse.GetValue(maxCircuits),
+                MaxCircuitsPerPeer = parse.GetValue(perPeer),
+                CircuitDurationLimit = TimeSpan.FromSeconds(parse.GetValue(duration)),
+                CircuitDataLimit = parse.GetValue(data),
+                MaxBandwidthPerPeer = parse.GetValue(bandwidth),
+                BandwidthBurstPerPeer = parse.GetValue(burst),
+                ReservationRateLimitPerPeer = new RateLimitOptions { Permits = parse.GetValue(reserveRate), Period = TimeSpan.FromMinutes(1) },
+                ConnectRateLimitPerPeer = new RateLimitOptions { Permits = parse.GetValue(connectRate), Period = TimeSpan.FromMinutes(1) },
+            };
+            try
+            {
+                options.Validate();
+                await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), parse.GetValue(listen) ?? [], parse.GetValue(verbose), cancellationToken);
+                RelayServer relay = node.Own(new RelayServer(node.Host, options, node.LoggerFactory, node.Meters, TimeProvider.System));
+                relay.Start();
+                foreach (Multiaddr address in node.Host.ListenAddresses)
+                {
+                    Output.Line($"listening {address.WithPeerId(node.Id)}");
+                }
+
+                RelayLimit? limit = options.GetCircuitLimit();
+                Output.Line(limit is null ? "limit none" : $"limit duration={limit.Duration.TotalSeconds}s data={limit.DataBytes}");
+                if (parse.GetValue(via) is { } other)
+                {
+                    await node.ListenThroughRelayAsync(Multiaddr.Parse(other), cancellationToken);
+                }
+
+                relay.CircuitClosed += (_, e) => Output.Log($"circuit {e.Source} -> {e.Target} closed: {e.Reason}, {e.BytesToTarget} B / {e.BytesToSource} B");
+                Output.Line("ready");
+                await CommandHelpers.WaitForShutdownAsync(cancellationToken);
+                return 0;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Output.Line($"error {CommandHelpers.Describe(ex)}");
+                return 1;
+            }
+        });
+        return command;
+    }
+}
+
+internal static class ListenCommand
+{
+    public static Command Create(Option<string?> identity, Option<bool> verbose)
+    {
+        var relayAddress = new Option<string?>("--relay") { Description = "Relay to reserve on: <addr>/p2p/<relay id>." };
+        var listen = CommandHelpers.ListenOption("Also listen directly on this address (repeatable).");
+        var command = new Command("listen", "Reserve on a relay (renewed automatically) and serve /echo/1.0.0 and ping.") { relayAddress, listen };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            try
+            {
+                await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), parse.GetValue(listen) ?? [], parse.GetValue(verbose), cancellationToken);
+                foreach (Multiaddr address in node.Host.ListenAddresses)
+                {
+                    Output.Line($"listening {address.WithPeerId(node.Id)}");
+                }
+
+                if (parse.GetValue(relayAddress) is { } relay)
+                {
+                    await node.ListenThroughRelayAsync(Multiaddr.Parse(relay), cancellationToken);
+                }
+
+                Output.Line("ready");
+                await CommandHelpers.WaitForShutdownAsync(cancellationToken);
+                return 0;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Output.Line($"error {CommandHelpers.Describe(ex)}");
+                return 1;
+            }
+        });
+        return command;
+    }
+}
+
+internal static class DialCommand
+{
+    public static Command Create(Option<string?> identity, Option<bool> verbose)
+    {
+        var address = new Argument<string>("address") { Description = "Peer address: <addr>/p2p/<id> or <relay addr>/p2p/<relay>/p2p-circuit/p2p/<id>." };
+        var bytes = new Option<long>("--bytes") { Description = "Random bytes to send and check.", DefaultValueFactory = _ => 1024 };
+        var timeout = new Option<int>("--timeout") { Description = "Overall timeout in seconds.", DefaultValueFactory = _ => 60 };
+        var command = new Command("dial", "Connect (directly or through a relay), echo N random bytes over /echo/1.0.0 and check them.") { address, bytes, timeout };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(TimeSpan.FromSeconds(parse.GetValue(timeout)));
+            try
+            {
+                await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), [], parse.GetValue(verbose), deadline.Token);
+                Multiaddr target = Multiaddr.Parse(parse.GetValue(address)!);
+                PeerId peer = target.GetPeerId() ?? throw new ArgumentException("The address must end in /p2p/<id>.");
+                await node.Host.ConnectAsync(target, deadline.Token);
+                long size = parse.GetValue(bytes);
+                TimeSpan elapsed = await EchoProtocol.RunAsync(node.Host, peer, size, deadline.Token);
+                Output.Line($"echo ok {size} bytes in {(long)elapsed.TotalMilliseconds} ms ({CommandHelpers.Rate(size, elapsed)} MiB/s)");
+                return 0;
+            }
+            catch (Exception ex)
+            {
+                Output.Line($"error {(ex is OperationCanceledException ? "timed out" : CommandHelpers.Describe(ex))}");
+                return 1;
+            }
+        });
+        return command;
+    }
+}
+
+internal static class PingCommand
+{
+    public static Command Create(Option<string?> identity, Option<bool> verbose)
+    {
+        var address = new Argument<string>("address") { Description = "Peer address (direct or circuit), ending in /p2p/<id>." };
+        var count = new Option<int>("--count") { Description = "Pings to send.", DefaultValueFactory = _ => 1 };
+        var command = new Command("ping", "Ping a peer over /ipfs/ping/1.0.0.") { address, count };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(TimeSpan.FromSeconds(60));
+            try
+            {
+                await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), [], parse.GetValue(verbose), deadline.Token);
+                Multiaddr target = Multiaddr.Parse(parse.GetValue(address)!);
+                PeerId peer = target.GetPeerId() ?? throw new ArgumentException("The address must end in /p2p/<id>.");
+                await node.Host.ConnectAsync(target, deadline.Token);
+                for (int i = 0; i < Math.Max(1, parse.GetValue(count)); i++)
+                {
+                    TimeSpan rtt = await node.Host.PingAsync(peer, deadline.Token);
+                    Output.Line($"ping ok {rtt.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)}");
+                }
+
+                return 0;
+            }
+            catch (Exception ex)
+            {
+                Output.Line($"error {(ex is OperationCanceledException ? "timed out" : CommandHelpers.Describe(ex))}");
+                return 1;
+            }
+        });
+        return command;
+    }
+}
+
+internal static class ReserveCommand
+{
+    public static Command Create(Option<string?> identity, Option<bool> verbose)
+    {
+        var address = new Argument<string>("address") { Description = "The relay: <addr>/p2p/<relay id>, or a circuit address to reach it through another relay." };
+        var command = new Command("reserve", "Send one hop RESERVE to a relay and print what it grants.") { address };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(TimeSpan.FromSeconds(60));
+            try
+            {
+                await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), [], parse.GetValue(verbose), deadline.Token);
+                Multiaddr target = Multiaddr.Parse(parse.GetValue(address)!);
+                PeerId relay = target.GetPeerId() ?? throw new ArgumentException("The address must end in /p2p/<relay id>.");
+                await node.Host.ConnectAsync(target, deadline.Token);
+                RelayReservation reservation = await node.Client.ReserveAsync(relay, [], deadline.Token);
+                RelayLimit? limit = reservation.Limit;
+                Output.Line($"reserved {reservation.Expiry.ToUnixTimeSeconds()} limit {(long)(limit?.Duration.TotalSeconds ?? 0)} {limit?.DataBytes ?? 0}");
+                foreach (Multiaddr circuit in reservation.CircuitAddresses)
+                {
+                    Output.Line($"address {circuit.WithPeerId(node.Id)}");
+                }
+
+                await reservation.DisposeAsync();
+                return 0;
+            }
+            catch (Exception ex)
+            {
+                Output.Line($"error {(ex is OperationCanceledException ? "timed out" : CommandHelpers.Describe(ex))}");
+                return 1;
+            }
+        });
+        return command;
+    }
+}

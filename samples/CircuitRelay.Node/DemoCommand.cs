@@ -1,0 +1,85 @@
+using System.CommandLine;
+using CircuitRelay.Server;
+using CircuitRelay.Transport;
+
+namespace CircuitRelay.Node;
+
+/// <summary>Relay, private listener and dialer in one process over loopback TCP, narrated.</summary>
+internal static class DemoCommand
+{
+    public static Command Create(Option<bool> verbose)
+    {
+        var limit = new Option<long>("--circuit-data-limit") { Description = "The relay's data limit per direction in the demo.", DefaultValueFactory = _ => 64 * 1024 };
+        var command = new Command("demo", "Run a relay, a private node and a dialer over loopback TCP and narrate the flow.") { limit };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            try
+            {
+                return await RunAsync(parse.GetValue(limit), parse.GetValue(verbose), cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Output.Line($"error {CommandHelpers.Describe(ex)}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(long dataLimit, bool verbose, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(TimeSpan.FromMinutes(2));
+        CancellationToken token = deadline.Token;
+
+        Narrate("1. The relay: a public node listening on loopback TCP and running the Circuit Relay v2 service.");
+        await using NodeRuntime relayNode = await NodeRuntime.StartAsync(null, ["/ip4/127.0.0.1/tcp/0"], verbose, token);
+        var options = new RelayServerOptions { CircuitDataLimit = dataLimit, CircuitDurationLimit = TimeSpan.FromMinutes(2) };
+        RelayServer relay = relayNode.Own(new RelayServer(relayNode.Host, options, relayNode.LoggerFactory, relayNode.Meters, TimeProvider.System));
+        relay.Start();
+        Multiaddr relayAddress = relayNode.Host.ListenAddresses[0].WithPeerId(relayNode.Id);
+        Output.Line($"listening {relayAddress}");
+
+        Narrate("2. The private node: no listen address of its own; it reserves a slot on the relay (hop RESERVE).");
+        await using NodeRuntime privateNode = await NodeRuntime.StartAsync(null, [], verbose, token);
+        CircuitListener listener = await privateNode.ListenThroughRelayAsync(relayAddress, token);
+        Narrate($"   reservation until {listener.Reservation.Expiry:u}, voucher signed by the relay: {listener.Reservation.Voucher is not null}, "
+            + $"limit {listener.Reservation.Limit?.DataBytes} bytes per direction / {listener.Reservation.Limit?.Duration.TotalSeconds} s; renewed automatically before expiry.");
+
+        Narrate("3. The dialer connects to the private node through the relay (hop CONNECT -> stop CONNECT), then Noise + Yamux end to end.");
+        await using NodeRuntime dialer = await NodeRuntime.StartAsync(null, [], verbose, token);
+        Multiaddr target = listener.ListenAddresses[0].WithPeerId(privateNode.Id);
+        var connection = await dialer.Host.ConnectAsync(target, token);
+        Narrate($"   connected to {connection.RemotePeer} (relayed: {connection.IsRelayed}, limit: {connection.Limit?.DataBytes} B)");
+
+        int failures = 0;
+        long small = Math.Max(1, dataLimit / 4);
+        TimeSpan elapsed = await EchoProtocol.RunAsync(dialer.Host, privateNode.Id, small, token);
+        Output.Line($"echo ok {small} bytes in {(long)elapsed.TotalMilliseconds} ms ({CommandHelpers.Rate(small, elapsed)} MiB/s)");
+
+        TimeSpan rtt = await dialer.Host.PingAsync(privateNode.Id, token);
+        Output.Line($"ping ok {(long)rtt.TotalMilliseconds}");
+
+        if (dataLimit > 0)
+        {
+            Narrate($"4. The limit: sending {dataLimit * 4} bytes over a circuit limited to {dataLimit} bytes per direction.");
+            try
+            {
+                await EchoProtocol.RunAsync(dialer.Host, privateNode.Id, dataLimit * 4, token);
+                Narrate("   UNEXPECTED: the echo went through the limit");
+                failures++;
+            }
+            catch (Exception ex) when (ex is IOException or InvalidDataException)
+            {
+                Narrate($"   the relay closed the circuit at the limit, as expected ({ex.Message})");
+            }
+        }
+
+        RelayServerStatistics stats = relay.GetStatistics();
+        Narrate($"5. Relay statistics: {stats.ReservationsAccepted} reservation(s), {stats.CircuitsOpened} circuit(s), {stats.BytesToTarget} B to target, {stats.BytesToSource} B to source.");
+        Output.Line(failures == 0 ? "demo ok" : "demo failed");
+        return failures == 0 ? 0 : 1;
+    }
+
+    private static void Narrate(string text) => Output.Line("# " + text);
+}

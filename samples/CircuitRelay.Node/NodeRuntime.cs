@@ -1,0 +1,189 @@
+using System.Diagnostics.Metrics;
+using CircuitRelay.Client;
+using CircuitRelay.Crypto;
+using CircuitRelay.ReferenceHost;
+using CircuitRelay.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace CircuitRelay.Node;
+
+/// <summary>What every subcommand shares: identity, logging, the host, the relay client and the circuit transport.</summary>
+internal sealed class NodeRuntime : IAsyncDisposable
+{
+    private readonly List<IAsyncDisposable> _owned = [];
+
+    private NodeRuntime(ILoggerFactory loggerFactory, NodeMeterFactory meters, Libp2pHost host, RelayClient client, CircuitTransport transport)
+    {
+        LoggerFactory = loggerFactory;
+        Meters = meters;
+        Host = host;
+        Client = client;
+        Transport = transport;
+    }
+
+    public ILoggerFactory LoggerFactory { get; }
+
+    public NodeMeterFactory Meters { get; }
+
+    public Libp2pHost Host { get; }
+
+    public RelayClient Client { get; }
+
+    public CircuitTransport Transport { get; }
+
+    public PeerId Id => Host.Identity.PeerId;
+
+    public static async Task<NodeRuntime> StartAsync(string? identityPath, IEnumerable<string> listen, bool verbose, CancellationToken cancellationToken)
+    {
+        ILoggerFactory loggerFactory = Microsoft.Extensions.Logging.LoggerFactory.Create(builder =>
+        {
+            // Logs go to stderr: stdout carries one machine-readable event per line.
+            builder.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            });
+            builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+            builder.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Warning);
+        });
+        KeyIdentity identity = LoadOrCreateIdentity(identityPath);
+        var options = new Libp2pHostOptions();
+        foreach (string address in listen)
+        {
+            options.ListenAddresses.Add(address);
+        }
+
+        Libp2pHost host = await Libp2pHost.StartAsync(identity, options, loggerFactory, TimeProvider.System, cancellationToken);
+        var meters = new NodeMeterFactory();
+        var client = new RelayClient(host, new RelayClientOptions(), loggerFactory, meters, TimeProvider.System);
+        client.Start();
+        var transport = new CircuitTransport(client);
+        host.UseCircuitTransport(transport);
+        EchoProtocol.Mount(host);
+        var runtime = new NodeRuntime(loggerFactory, meters, host, client, transport);
+        Output.Line($"peer {host.Identity.PeerId}");
+        return runtime;
+    }
+
+    /// <summary>Adds something the runtime disposes first (last in, first out).</summary>
+    public T Own<T>(T disposable)
+        where T : IAsyncDisposable
+    {
+        _owned.Add(disposable);
+        return disposable;
+    }
+
+    /// <summary>Reserves on the relay at <paramref name="relayAddress"/>, accepts its circuits, and prints <c>reachable</c>.</summary>
+    public async Task<CircuitListener> ListenThroughRelayAsync(Multiaddr relayAddress, CancellationToken cancellationToken)
+    {
+        if (relayAddress.GetPeerId() is null)
+        {
+            throw new ArgumentException($"The relay address '{relayAddress}' must end in /p2p/<relay id>.");
+        }
+
+        CircuitListener listener = Own(await Transport.ListenAsync(relayAddress.Encapsulate("/p2p-circuit"), cancellationToken));
+        Host.AcceptRelayed(listener);
+        foreach (Multiaddr address in listener.ListenAddresses)
+        {
+            Host.AddExternalAddress(address);
+        }
+
+        Output.Line($"reachable {listener.ListenAddresses[0].WithPeerId(Id)}");
+        listener.Reservation.RenewalFailed += (_, e) => Output.Log($"reservation renewal failed: {e.Error.Message}");
+        listener.Reservation.Expired += (_, _) => Output.Line($"unreachable {listener.Relay}");
+        return listener;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        for (int i = _owned.Count - 1; i >= 0; i--)
+        {
+            await _owned[i].DisposeAsync();
+        }
+
+        await Client.DisposeAsync();
+        await Host.DisposeAsync();
+        Meters.Dispose();
+        LoggerFactory.Dispose();
+    }
+
+    /// <summary>
+    /// Loads an Ed25519 key in the libp2p protobuf private-key format, creating it on first use. Without a
+    /// path a fresh key is used for this run only.
+    /// </summary>
+    private static KeyIdentity LoadOrCreateIdentity(string? path)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            return KeyIdentity.Generate();
+        }
+
+        if (File.Exists(path))
+        {
+            return new KeyIdentity(PrivateKey.FromProtobuf(File.ReadAllBytes(path)));
+        }
+
+        PrivateKey key = PrivateKey.GenerateEd25519();
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null)
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        File.WriteAllBytes(path, key.ToProtobuf());
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        return new KeyIdentity(key);
+    }
+}
+
+/// <summary>The meter factory of a node process.</summary>
+internal sealed class NodeMeterFactory : IMeterFactory
+{
+    private readonly List<Meter> _meters = [];
+
+    public Meter Create(MeterOptions options)
+    {
+        var meter = new Meter(options);
+        lock (_meters)
+        {
+            _meters.Add(meter);
+        }
+
+        return meter;
+    }
+
+    public void Dispose()
+    {
+        lock (_meters)
+        {
+            _meters.ForEach(m => m.Dispose());
+        }
+    }
+}
+
+/// <summary>Machine-readable events on stdout (one per line), human notes on stderr.</summary>
+internal static class Output
+{
+    private static readonly Lock Gate = new();
+
+    public static void Line(string line)
+    {
+        lock (Gate)
+        {
+            Console.Out.WriteLine(line);
+            Console.Out.Flush();
+        }
+    }
+
+    public static void Log(string line)
+    {
+        lock (Gate)
+        {
+            Console.Error.WriteLine(line);
+        }
+    }
+}

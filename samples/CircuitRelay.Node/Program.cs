@@ -1,0 +1,21 @@
+using System.CommandLine;
+using CircuitRelay;
+using CircuitRelay.Node;
+
+// circuitrelay-node: run a relay, listen through a relay, dial through one, or watch it all in `demo`.
+var identity = new Option<string?>("--identity") { Description = "Ed25519 key file (libp2p protobuf private-key format), created on first use. Default: a fresh key per run.", Recursive = true };
+var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logs (on stderr).", Recursive = true };
+
+var root = new RootCommand("CircuitRelay sample node: libp2p Circuit Relay v2 over TCP + Noise + Yamux.")
+{
+    identity,
+    verbose,
+    RelayCommand.Create(identity, verbose),
+    ListenCommand.Create(identity, verbose),
+    DialCommand.Create(identity, verbose),
+    PingCommand.Create(identity, verbose),
+    ReserveCommand.Create(identity, verbose),
+    DemoCommand.Create(verbose),
+};
+
+return await root.Parse(args).InvokeAsync();

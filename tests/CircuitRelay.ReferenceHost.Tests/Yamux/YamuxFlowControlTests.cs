@@ -1,0 +1,168 @@
+using System.IO.Pipelines;
+using System.Security.Cryptography;
+using CircuitRelay.ReferenceHost.Tests.TestSupport;
+using CircuitRelay.ReferenceHost.Yamux;
+
+namespace CircuitRelay.ReferenceHost.Tests.Yamux;
+
+public sealed class YamuxFlowControlTests
+{
+    private const int Window = 256 * 1024;
+
+    [Fact]
+    public async Task Write_ReceiverNotReading_SenderStopsAtTheInitialWindow()
+    {
+        (YamuxSession client, YamuxSession server) = YamuxPair.Create();
+        await using YamuxSession c = client;
+        await using YamuxSession s = server;
+        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+
+        ValueTask<FlushResult> write = outbound.Output.WriteAsync(new byte[4 * Window]);
+        await outbound.WhenSendBlockedAsync().WithTimeout();
+        // The ping travels behind every data frame sent so far: once answered, the server has processed them all.
+        await client.PingAsync().WithTimeout();
+
+        write.IsCompleted.Should().BeFalse();
+        outbound.SendWindow.Should().Be(0);
+        inbound.BufferedReceiveBytes.Should().Be(Window);
+        inbound.ReceiveWindow.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task Write_ReceiverReadsLater_SenderResumesAndAllBytesArrive()
+    {
+        (YamuxSession client, YamuxSession server) = YamuxPair.Create();
+        await using YamuxSession c = client;
+        await using YamuxSession s = server;
+        byte[] data = RandomNumberGenerator.GetBytes(4 * Window);
+        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        ValueTask<FlushResult> write = outbound.Output.WriteAsync(data);
+        await outbound.WhenSendBlockedAsync().WithTimeout();
+
+        byte[] received = await PipeIo.ReadExactlyAsync(inbound.Input, data.Length).WithTimeout();
+        await write.WithTimeout();
+
+        received.Should().Equal(data);
+    }
+
+    [Fact]
+    public async Task Read_HalfTheWindowConsumed_SendsOneWindowUpdate()
+    {
+        (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true);
+        await using YamuxSession owned = client;
+        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+        await server.ReceiveUntilAsync(h => h.Has(YamuxFlags.Syn)).WithTimeout();
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Ack, 1, Window / 2), new byte[Window / 2]).WithTimeout();
+
+        await PipeIo.ReadExactlyInOneAdvanceAsync(outbound.Input, Window / 2).WithTimeout();
+        (YamuxHeader update, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.WindowUpdate).WithTimeout();
+
+        update.Should().Be(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.None, 1, Window / 2));
+        outbound.ReceiveWindow.Should().Be(Window);
+    }
+
+    [Fact]
+    public async Task Write_PeerGrantsMoreWindow_SenderUsesIt()
+    {
+        (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true);
+        await using YamuxSession owned = client;
+        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+        await server.ReceiveUntilAsync(h => h.Has(YamuxFlags.Syn)).WithTimeout();
+        ValueTask<FlushResult> write = outbound.Output.WriteAsync(new byte[Window + 1000]);
+        int received = 0;
+        while (received < Window)
+        {
+            received += (await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Data).WithTimeout()).Payload.Length;
+        }
+
+        await outbound.WhenSendBlockedAsync().WithTimeout();
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Ack, 1, 1000)).WithTimeout();
+        (YamuxHeader last, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Data).WithTimeout();
+        await write.WithTimeout();
+
+        received.Should().Be(Window);
+        last.Length.Should().Be(1000u);
+    }
+
+    [Fact]
+    public async Task Read_ConsumedWithinFourRoundTrips_WindowGrows()
+    {
+        var time = new ManualTimeProvider();
+        (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true, YamuxPair.Options(time));
+        await using YamuxSession owned = client;
+        Task<TimeSpan> ping = client.PingAsync().AsTask();
+        (YamuxHeader request, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).WithTimeout();
+        time.Advance(TimeSpan.FromMilliseconds(10));
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Ack, 0, request.Length)).WithTimeout();
+        (await ping.WithTimeout()).Should().Be(TimeSpan.FromMilliseconds(10));
+
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 2, Window), new byte[Window]).WithTimeout();
+        YamuxStream inbound = (await client.AcceptStreamAsync().WithTimeout())!;
+        await PipeIo.ReadExactlyInOneAdvanceAsync(inbound.Input, Window).WithTimeout();
+        (YamuxHeader update, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.WindowUpdate && h.Flags == YamuxFlags.None).WithTimeout();
+
+        update.Length.Should().Be(2u * Window);
+        inbound.ReceiveWindowSize.Should().Be(2 * Window);
+        inbound.ReceiveWindow.Should().Be(2 * Window);
+    }
+
+    [Fact]
+    public async Task Read_NoRoundTripMeasured_WindowStaysAtInitialSize()
+    {
+        (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true, YamuxPair.Options(new ManualTimeProvider()));
+        await using YamuxSession owned = client;
+
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 2, Window), new byte[Window]).WithTimeout();
+        YamuxStream inbound = (await client.AcceptStreamAsync().WithTimeout())!;
+        await PipeIo.ReadExactlyInOneAdvanceAsync(inbound.Input, Window).WithTimeout();
+        (YamuxHeader update, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.WindowUpdate && h.Flags == YamuxFlags.None).WithTimeout();
+
+        update.Length.Should().Be((uint)Window);
+        inbound.ReceiveWindowSize.Should().Be(Window);
+    }
+
+    [Fact]
+    public async Task Receive_MoreThanTheWindow_SessionSendsProtocolErrorGoAway()
+    {
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession owned = server;
+
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 1, Window + 1), new byte[Window + 1]).WithTimeout();
+        List<YamuxHeader> frames = await client.ReceiveToEndAsync().WithTimeout();
+
+        frames.Should().ContainSingle(h => h.Type == YamuxFrameType.GoAway).Which.Length.Should().Be((uint)YamuxGoAwayCode.ProtocolError);
+        await FluentActions.Awaiting(() => server.Completion.WithTimeout()).Should().ThrowAsync<InvalidDataException>().WithMessage("*window*");
+    }
+
+    [Fact]
+    public async Task Receive_WindowSpreadOverTwoFrames_IsAccepted()
+    {
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession owned = server;
+
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 1, Window - 10), new byte[Window - 10]).WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.None, 1, 10), new byte[10]).WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 5)).WithTimeout();
+        (YamuxHeader pong, _) = await client.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).WithTimeout();
+        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+
+        pong.Length.Should().Be(5u);
+        inbound.BufferedReceiveBytes.Should().Be(Window);
+        server.Completion.IsCompleted.Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task WindowUpdate_OverflowingTheSendWindow_SessionSendsProtocolErrorGoAway()
+    {
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession owned = server;
+
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, uint.MaxValue)).WithTimeout();
+        List<YamuxHeader> frames = await client.ReceiveToEndAsync().WithTimeout();
+
+        frames.Last().Should().Be(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.ProtocolError));
+        await FluentActions.Awaiting(() => server.Completion.WithTimeout()).Should().ThrowAsync<InvalidDataException>();
+    }
+}

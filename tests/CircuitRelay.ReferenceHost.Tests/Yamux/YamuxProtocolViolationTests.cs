@@ -1,0 +1,58 @@
+using CircuitRelay.ReferenceHost.Tests.TestSupport;
+using CircuitRelay.ReferenceHost.Yamux;
+
+namespace CircuitRelay.ReferenceHost.Tests.Yamux;
+
+public sealed class YamuxProtocolViolationTests
+{
+    public static TheoryData<string, string> Violations => new()
+    {
+        { "bad version", "010100010000000100000000" },
+        { "bad type", "000400000000000000000000" },
+        { "server id from client", "000100010000000200000000" },
+        { "stream id zero", "000100010000000000000000" },
+        { "duplicate stream", "000100010000000100000000" + "000100010000000100000000" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Violations))]
+    public async Task Receive_Violation_SendsProtocolErrorGoAwayAndCloses(string name, string hex)
+    {
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession owned = server;
+
+        await client.SendRawAsync(Convert.FromHexString(hex)).WithTimeout();
+        List<YamuxHeader> frames = await client.ReceiveToEndAsync().WithTimeout();
+
+        frames.Should().NotBeEmpty(name);
+        frames[^1].Should().Be(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.ProtocolError), name);
+        await FluentActions.Awaiting(() => server.Completion.WithTimeout()).Should().ThrowAsync<InvalidDataException>();
+    }
+
+    [Fact]
+    public async Task Receive_ClientIdFromServer_ClientSessionSendsProtocolErrorGoAway()
+    {
+        (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true);
+        await using YamuxSession owned = client;
+
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 3, 0)).WithTimeout();
+        List<YamuxHeader> frames = await server.ReceiveToEndAsync().WithTimeout();
+
+        frames.Should().Equal(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.ProtocolError));
+        await FluentActions.Awaiting(() => client.Completion.WithTimeout()).Should().ThrowAsync<InvalidDataException>().WithMessage("*both endpoints act as clients*");
+    }
+
+    [Fact]
+    public async Task Receive_Violation_FailsOpenStreams()
+    {
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession owned = server;
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)).WithTimeout();
+        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+
+        await client.SendRawAsync(Convert.FromHexString("010000000000000000000000")).WithTimeout();
+
+        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+        await inbound.Completion.WithTimeout();
+    }
+}

@@ -1,0 +1,325 @@
+using CircuitRelay.ReferenceHost.Tests.TestSupport;
+using CircuitRelay.ReferenceHost.Yamux;
+
+namespace CircuitRelay.ReferenceHost.Tests.Yamux;
+
+public sealed class YamuxSessionTests
+{
+    [Fact]
+    public async Task PingAsync_FromClient_ServerAnswers()
+    {
+        (YamuxSession client, YamuxSession server) = YamuxPair.Create();
+        await using YamuxSession c = client;
+        await using YamuxSession s = server;
+
+        TimeSpan rtt = await client.PingAsync().WithTimeout();
+
+        rtt.Should().BeGreaterThanOrEqualTo(TimeSpan.Zero);
+        client.RoundTripTime.Should().NotBeNull();
+        server.RoundTripTime.Should().BeNull();
+    }
+
+    [Fact]
+    public async Task PingAsync_FromServer_ClientAnswers()
+    {
+        (YamuxSession client, YamuxSession server) = YamuxPair.Create();
+        await using YamuxSession c = client;
+        await using YamuxSession s = server;
+
+        await server.PingAsync().WithTimeout();
+
+        server.RoundTripTime.Should().NotBeNull();
+    }
+
+    [Fact]
+    public async Task Ping_RequestFromPeer_AnsweredWithAckAndSameValue()
+    {
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession owned = server;
+
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 0xCAFEBABE)).WithTimeout();
+        (YamuxHeader answer, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
+
+        answer.Should().Be(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Ack, 0, 0xCAFEBABE));
+    }
+
+    [Fact]
+    public async Task PingAsync_ManualClock_ReturnsElapsedTime()
+    {
+        var time = new ManualTimeProvider();
+        (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true, YamuxPair.Options(time));
+        await using YamuxSession owned = client;
+
+        Task<TimeSpan> ping = client.PingAsync().AsTask();
+        (YamuxHeader request, _) = await server.ReceiveUntilAsync(_ => true).WithTimeout();
+        time.Advance(TimeSpan.FromMilliseconds(42));
+        await server.SendAsync(request with { Flags = YamuxFlags.Ack }).WithTimeout();
+
+        (await ping.WithTimeout()).Should().Be(TimeSpan.FromMilliseconds(42));
+        client.RoundTripTime.Should().Be(TimeSpan.FromMilliseconds(42));
+    }
+
+    [Fact]
+    public async Task KeepAlive_Interval_SendsPing()
+    {
+        var time = new ManualTimeProvider();
+        var options = new YamuxOptions { KeepAliveInterval = TimeSpan.FromSeconds(30), TimeProvider = time };
+        (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true, options);
+        await using YamuxSession owned = client;
+
+        time.Advance(TimeSpan.FromSeconds(30));
+        (YamuxHeader ping, _) = await server.ReceiveUntilAsync(_ => true).WithTimeout();
+
+        ping.Type.Should().Be(YamuxFrameType.Ping);
+        ping.Flags.Should().Be(YamuxFlags.Syn);
+    }
+
+    [Fact]
+    public async Task KeepAlive_PingUnansweredByNextTick_ClosesTheSession()
+    {
+        var time = new ManualTimeProvider();
+        var options = new YamuxOptions { KeepAliveInterval = TimeSpan.FromSeconds(30), TimeProvider = time };
+        (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true, options);
+        await using YamuxSession owned = client;
+
+        time.Advance(TimeSpan.FromSeconds(30));
+        await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).WithTimeout();
+        time.Advance(TimeSpan.FromSeconds(30));
+
+        await FluentActions.Awaiting(() => client.Completion.WithTimeout()).Should().ThrowAsync<TimeoutException>();
+        client.Closed.IsCancellationRequested.Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task KeepAlive_PingAnswered_SessionStaysOpenAndPingsAgain()
+    {
+        var time = new ManualTimeProvider();
+        var options = new YamuxOptions { KeepAliveInterval = TimeSpan.FromSeconds(30), TimeProvider = time };
+        (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true, options);
+        await using YamuxSession owned = client;
+
+        time.Advance(TimeSpan.FromSeconds(30));
+        (YamuxHeader first, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).WithTimeout();
+        await server.SendAsync(first with { Flags = YamuxFlags.Ack }).WithTimeout();
+        // Our own ping's answer proves the session has read the keep-alive answer sent before it.
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 777)).WithTimeout();
+        await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping && h.Length == 777).WithTimeout();
+        time.Advance(TimeSpan.FromSeconds(30));
+        (YamuxHeader second, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).WithTimeout();
+
+        second.Flags.Should().Be(YamuxFlags.Syn);
+        second.Length.Should().NotBe(first.Length);
+        client.Completion.IsCompleted.Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task GoAwayAsync_ByServer_ClientCannotOpenNewStreams()
+    {
+        (YamuxSession client, YamuxSession server) = YamuxPair.Create();
+        await using YamuxSession c = client;
+        await using YamuxSession s = server;
+
+        await server.GoAwayAsync().WithTimeout();
+        YamuxGoAwayCode code = await client.RemoteGoAway.WithTimeout();
+
+        code.Should().Be(YamuxGoAwayCode.Normal);
+        await FluentActions.Awaiting(() => client.OpenStreamAsync().WithTimeout()).Should().ThrowAsync<IOException>().WithMessage("*Go Away*");
+        (await server.AcceptStreamAsync().WithTimeout()).Should().BeNull();
+    }
+
+    [Fact]
+    public async Task GoAwayAsync_ExistingStreams_KeepWorking()
+    {
+        (YamuxSession client, YamuxSession server) = YamuxPair.Create();
+        await using YamuxSession c = client;
+        await using YamuxSession s = server;
+        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+
+        await server.GoAwayAsync().WithTimeout();
+        await client.RemoteGoAway.WithTimeout();
+        await PipeIo.WriteAsync(outbound.Output, [1, 2, 3]).WithTimeout();
+        await outbound.Output.CompleteAsync();
+
+        (await PipeIo.ReadToEndAsync(inbound.Input).WithTimeout()).Should().Equal(1, 2, 3);
+    }
+
+    [Fact]
+    public async Task GoAwayAsync_ThenInboundSyn_AnsweredWithRst()
+    {
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession owned = server;
+
+        await server.GoAwayAsync().WithTimeout();
+        (YamuxHeader goAway, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)).WithTimeout();
+        (YamuxHeader refusal, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
+
+        goAway.Should().Be(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, 0));
+        refusal.Should().Be(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 1, 0));
+    }
+
+    [Fact]
+    public async Task DisposeAsync_SendsNormalGoAwayAndClosesTheTransport()
+    {
+        (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true);
+
+        await client.DisposeAsync().WithTimeout();
+        List<YamuxHeader> frames = await server.ReceiveToEndAsync().WithTimeout();
+
+        frames.Should().Equal(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.Normal));
+        client.Completion.IsCompletedSuccessfully.Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task DisposeAsync_PeerSession_EndsWithoutErrorAndStopsAccepting()
+    {
+        (YamuxSession client, YamuxSession server) = YamuxPair.Create();
+        await using YamuxSession c = client;
+        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+
+        await server.DisposeAsync();
+        await client.Completion.WithTimeout();
+
+        (await client.AcceptStreamAsync().WithTimeout()).Should().BeNull();
+        await FluentActions.Awaiting(() => client.OpenStreamAsync().WithTimeout()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+    }
+
+    [Fact]
+    public async Task Abort_WithReason_FaultsCompletionAndFailsStreamsOnBothSides()
+    {
+        (YamuxSession client, YamuxSession server) = YamuxPair.Create();
+        await using YamuxSession c = client;
+        await using YamuxSession s = server;
+        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        var reason = new IOException("boom");
+
+        client.Abort(reason);
+
+        (await FluentActions.Awaiting(() => client.Completion.WithTimeout()).Should().ThrowAsync<IOException>()).Which.Should().BeSameAs(reason);
+        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => server.Completion.WithTimeout()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+    }
+
+    [Fact]
+    public async Task AcceptStreamAsync_BacklogFull_ExtraStreamIsReset()
+    {
+        YamuxOptions options = new() { KeepAliveInterval = null, AcceptBacklog = 2 };
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false, options);
+        await using YamuxSession owned = server;
+
+        foreach (uint id in new uint[] { 1, 3, 5 })
+        {
+            await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, id, 0)).WithTimeout();
+        }
+
+        (YamuxHeader refusal, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
+        YamuxStream first = (await server.AcceptStreamAsync().WithTimeout())!;
+        YamuxStream second = (await server.AcceptStreamAsync().WithTimeout())!;
+
+        refusal.Should().Be(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 5, 0));
+        new[] { first.Id, second.Id }.Should().Equal(1u, 3u);
+    }
+
+    [Fact]
+    public async Task AcceptStreamAsync_Accepted_SendsAck()
+    {
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession owned = server;
+
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)).WithTimeout();
+        await server.AcceptStreamAsync().WithTimeout();
+        (YamuxHeader ack, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
+
+        ack.Should().Be(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Ack, 1, 0));
+    }
+
+    [Fact]
+    public async Task OpenStreamAsync_BacklogOfUnacknowledgedStreams_WaitsForAnAck()
+    {
+        YamuxOptions options = new() { KeepAliveInterval = null, AcceptBacklog = 2 };
+        (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true, options);
+        await using YamuxSession owned = client;
+        await client.OpenStreamAsync().WithTimeout();
+        await client.OpenStreamAsync().WithTimeout();
+
+        Task<YamuxStream> third = client.OpenStreamAsync().AsTask();
+        bool waitedForAck = !third.IsCompleted;
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Ack, 1, 0)).WithTimeout();
+        YamuxStream stream = await third.WithTimeout();
+
+        waitedForAck.Should().BeTrue();
+        stream.Id.Should().Be(5u);
+    }
+
+    [Fact]
+    public async Task Frames_ForUnknownStream_AreDiscarded()
+    {
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession owned = server;
+
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.None, 99, 10), new byte[10]).WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Fin, 97, 100)).WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 1)).WithTimeout();
+        (YamuxHeader answer, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
+
+        answer.Should().Be(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Ack, 0, 1));
+        server.Completion.IsCompleted.Should().BeFalse();
+        server.StreamCount.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task Frames_ArrivingOneByteAtATime_AreReassembled()
+    {
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession owned = server;
+        byte[] header = new byte[YamuxHeader.Size];
+        new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn | YamuxFlags.Fin, 1, 5).Write(header);
+
+        foreach (byte b in header.Concat("hello"u8.ToArray()))
+        {
+            await client.SendRawAsync([b]).WithTimeout();
+        }
+
+        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        (await PipeIo.ReadToEndAsync(inbound.Input).WithTimeout()).Should().Equal("hello"u8.ToArray());
+    }
+
+    [Fact]
+    public async Task RemoteGoAway_WithErrorCode_EndsTheSession()
+    {
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession owned = server;
+
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.InternalError)).WithTimeout();
+
+        (await server.RemoteGoAway.WithTimeout()).Should().Be(YamuxGoAwayCode.InternalError);
+        await FluentActions.Awaiting(() => server.Completion.WithTimeout()).Should().ThrowAsync<IOException>();
+    }
+
+    [Fact]
+    public async Task Transport_EndsMidFrame_FaultsCompletionWithEndOfStream()
+    {
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession owned = server;
+
+        await client.SendRawAsync([0, 0, 0]).WithTimeout();
+        await client.Pipe.Output.CompleteAsync();
+
+        await FluentActions.Awaiting(() => server.Completion.WithTimeout()).Should().ThrowAsync<EndOfStreamException>();
+    }
+
+    [Fact]
+    public void Constructor_InitialWindowBelow256KiB_Throws()
+    {
+        (DuplexPipe transport, _) = DuplexPipe.CreatePair();
+        var options = new YamuxOptions { InitialStreamWindowSize = 1024 };
+
+        Action create = () => _ = new YamuxSession(transport, isClient: true, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, options);
+
+        create.Should().Throw<ArgumentOutOfRangeException>();
+    }
+}
