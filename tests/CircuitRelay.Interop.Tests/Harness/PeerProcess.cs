@@ -29,6 +29,7 @@ public sealed class PeerProcess : IAsyncDisposable
     private readonly Queue<string> _stderr = new();
     private readonly Lock _stderrLock = new();
     private readonly SemaphoreSlim _readLock = new(1, 1);
+    private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
 
@@ -198,7 +199,8 @@ public sealed class PeerProcess : IAsyncDisposable
         {
             // Also waits for the redirected streams to reach EOF.
             await _process.WaitForExitAsync(cts.Token);
-            await _stdout.Reader.Completion.WaitAsync(cts.Token);
+            // The channel's own Completion waits for the lines to be read too; this is EOF alone.
+            await _stdoutClosed.Task.WaitAsync(cts.Token);
             await _readLock.WaitAsync(cts.Token);
         }
         catch (OperationCanceledException)
@@ -365,6 +367,7 @@ public sealed class PeerProcess : IAsyncDisposable
         if (e.Data is null)
         {
             _stdout.Writer.TryComplete();
+            _stdoutClosed.TrySetResult();
             return;
         }
 
