@@ -3,6 +3,7 @@ using CircuitRelay.Client;
 using CircuitRelay.Crypto;
 using CircuitRelay.ReferenceHost;
 using CircuitRelay.Transport;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace CircuitRelay.Node;
