@@ -13,7 +13,7 @@ namespace CircuitRelay.Interop.Tests.Harness;
 /// in a ring buffer and quoted in every failure. Disposal closes stdin, waits a grace period and then
 /// kills the whole process tree, whatever the test's outcome.
 /// </summary>
-public sealed class PeerProcess : IAsyncDisposable
+internal sealed class PeerProcess : IAsyncDisposable
 {
     /// <summary>The default bound for every wait: generous, a peer starts in about a second.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
@@ -81,8 +81,8 @@ public sealed class PeerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
             CreateNoWindow = true,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
+            StandardOutputEncoding = System.Text.Encoding.UTF8,
+            StandardErrorEncoding = System.Text.Encoding.UTF8,
         };
         foreach (var argument in arguments)
         {

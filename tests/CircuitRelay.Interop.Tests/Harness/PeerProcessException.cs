@@ -1,7 +1,7 @@
 namespace CircuitRelay.Interop.Tests.Harness;
 
 /// <summary>A peer process did not do what the test waited for; the message carries its output.</summary>
-public sealed class PeerProcessException : Exception
+internal sealed class PeerProcessException : Exception
 {
     /// <summary>Creates the exception with a message that already includes the peer's output.</summary>
     public PeerProcessException(string message)

@@ -14,14 +14,14 @@ public enum Impl
 }
 
 /// <summary>A running relay and the address clients use for it (ending in <c>/p2p/&lt;id&gt;</c>).</summary>
-public sealed record RelayPeer(PeerProcess Process, string Address, string PeerId) : IAsyncDisposable
+internal sealed record RelayPeer(PeerProcess Process, string Address, string PeerId) : IAsyncDisposable
 {
     /// <summary>Stops the relay process.</summary>
     public ValueTask DisposeAsync() => Process.DisposeAsync();
 }
 
 /// <summary>A running listener and the address dialers use for it.</summary>
-public sealed record ListenerPeer(PeerProcess Process, string Address, string PeerId) : IAsyncDisposable
+internal sealed record ListenerPeer(PeerProcess Process, string Address, string PeerId) : IAsyncDisposable
 {
     /// <summary>Stops the listener process.</summary>
     public ValueTask DisposeAsync() => Process.DisposeAsync();
@@ -165,7 +165,7 @@ internal static class Peers
 }
 
 /// <summary>The outcome of a client run: exit code, stdout lines, and a description for assertion messages.</summary>
-public sealed record ClientRun(int ExitCode, IReadOnlyList<string> Lines, string Description)
+internal sealed record ClientRun(int ExitCode, IReadOnlyList<string> Lines, string Description)
 {
     /// <summary>The rest of the first line starting with <paramref name="prefix"/> and a space, or null.</summary>
     public string? Line(string prefix) =>

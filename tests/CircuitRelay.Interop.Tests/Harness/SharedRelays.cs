@@ -12,7 +12,7 @@ public sealed class SharedRelays : IAsyncLifetime
     private readonly List<RelayPeer> _retired = [];
 
     /// <summary>The running unlimited relay of <paramref name="impl"/>.</summary>
-    public async Task<RelayPeer> GetAsync(Impl impl)
+    internal async Task<RelayPeer> GetAsync(Impl impl)
     {
         await _lock.WaitAsync();
         try
