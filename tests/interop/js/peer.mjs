@@ -30,7 +30,7 @@ const EXIT_USAGE = 2
 const USAGE = `usage: node --import ./polyfill.mjs peer.mjs <subcommand> [options]
 
 subcommands:
-  relay --port <p> [--duration-limit <s>] [--data-limit <bytes>] [--no-limit]
+  relay --port <p> [--duration-limit <s>] [--data-limit <bytes>] [--no-limit] [--via <relay multiaddr>]
   listen --relay <relay multiaddr ending in /p2p/<relay id>>
   listen-direct --port <p>
   dial <multiaddr> [--bytes <n>]
@@ -166,6 +166,7 @@ function parseCommandLine (argv) {
     options: {
       port: { type: 'string' },
       relay: { type: 'string' },
+      via: { type: 'string' },
       bytes: { type: 'string' },
       'duration-limit': { type: 'string' },
       'data-limit': { type: 'string' },
@@ -467,13 +468,24 @@ async function runRelay (values, positionals, signal) {
     limitLine = `limit duration=${durationSeconds}s data=${dataBytes}`
   }
 
+  // --via: this relay also reserves a slot on another relay (through the circuit transport), so it
+  // can be reached over a relayed connection. Used to check that a relay refuses a RESERVE that
+  // arrives over such a connection.
+  const via = values.via == null ? undefined : multiaddrArgument(values.via, '--via')
+  const viaListen = via?.encapsulate('/p2p-circuit')
+
+  // As with `listen`, start() reserves on the --via relay and throws if that is refused.
   const libp2p = await startNode({
-    listen: [`/ip4/${LOOPBACK}/tcp/${port}`],
+    listen: [`/ip4/${LOOPBACK}/tcp/${port}`, ...(viaListen == null ? [] : [viaListen.toString()])],
+    relayTransport: via != null,
     services: { relay: circuitRelayServer({ reservations }) },
     echo: true,
     signal
   })
   emit(`listening ${loopbackTcpAddress(libp2p)}`)
+  if (viaListen != null) {
+    emit(`reachable ${viaListen}/p2p/${libp2p.peerId}`)
+  }
   emit(limitLine)
   emit('ready')
 }

@@ -96,6 +96,14 @@ target_data=$(await_line listen-data reachable | cut -d' ' -f2)
 expect_ok dial "$target_data" --bytes 102400
 expect_fail dial "$target_data" --bytes 204800 --timeout 20
 
+echo "== relay reachable through another relay (--via): echo and ping to it over the circuit"
+start relay-via relay --port 0 --no-limit --via "$relay_free"
+via=$(await_line relay-via reachable | cut -d' ' -f2)
+await_line relay-via ready >/dev/null
+echo "  second relay: $via"
+expect_ok dial "$via" --bytes 102400
+expect_ok ping "$via"
+
 echo "== direct peer: ping and echo"
 start direct listen-direct --port 0
 direct=$(await_line direct listening | cut -d' ' -f2)
