@@ -78,6 +78,12 @@ internal static class Program
             Console.Error.WriteLine("load test interrupted");
             return 130;
         }
+        catch (Exception ex)
+        {
+            Console.Error.WriteLine();
+            Console.Error.WriteLine($"load test FAILED (unexpected error): {ex}");
+            return 1;
+        }
         finally
         {
             ChildProcess.KillAll();
