@@ -11,6 +11,7 @@ internal sealed class TokenBucket
     private readonly Lock _lock = new();
     private double _rate;
     private double _burst;
+    private volatile bool _unlimited;
     private double _tokens;
     private long _stamp;
 
@@ -23,7 +24,11 @@ internal sealed class TokenBucket
         _burst = burst;
         _tokens = burst;
         _stamp = time.GetTimestamp();
+        _unlimited = IsUnlimited(ratePerSecond, burst);
     }
+
+    /// <summary>A bucket this large never makes anyone wait: the relay's "no bandwidth cap" setting.</summary>
+    private static bool IsUnlimited(double rate, double burst) => rate >= double.MaxValue && burst >= double.MaxValue;
 
     /// <summary>Whether the bucket is full (idle for long enough that it can be forgotten).</summary>
     public bool IsFull
@@ -48,6 +53,7 @@ internal sealed class TokenBucket
             _rate = ratePerSecond;
             _burst = burst;
             _tokens = Math.Min(_tokens, burst);
+            _unlimited = IsUnlimited(ratePerSecond, burst);
         }
     }
 
@@ -73,6 +79,11 @@ internal sealed class TokenBucket
     /// </summary>
     public ValueTask WaitAsync(double count, CancellationToken cancellationToken)
     {
+        if (_unlimited)
+        {
+            return ValueTask.CompletedTask; // the splice's hot path when no cap is configured: no lock
+        }
+
         TimeSpan wait;
         lock (_lock)
         {

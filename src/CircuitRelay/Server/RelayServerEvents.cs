@@ -72,7 +72,7 @@ public sealed record RelayServerStatistics
     /// <summary>Hop streams being read or answered right now (requests in flight).</summary>
     public int PendingRequests { get; init; }
 
-    /// <summary>Peers with a live bandwidth bucket (peers that have circuits, when a cap is set).</summary>
+    /// <summary>Peers taking part in live circuits (each has a bandwidth bucket while it does).</summary>
     public int TrackedPeers { get; init; }
 
     /// <summary>New reservations granted.</summary>

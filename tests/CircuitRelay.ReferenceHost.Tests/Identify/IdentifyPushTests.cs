@@ -1,0 +1,148 @@
+using CircuitRelay.Encoding;
+using CircuitRelay.Hosting;
+using CircuitRelay.InMemory;
+using CircuitRelay.ReferenceHost.Identify;
+using CircuitRelay.ReferenceHost.Tests.TestSupport;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging.Abstractions;
+using IdentifyMessage = CircuitRelay.ReferenceHost.Identify.Pb.Identify;
+
+namespace CircuitRelay.ReferenceHost.Tests.Identify;
+
+public sealed class IdentifyPushTests : IAsyncLifetime
+{
+    private static readonly OpenStreamOptions AnyConnection = new() { AllowLimitedConnection = true };
+
+    private readonly ServiceTestNetwork _net = new();
+    private readonly List<string> _protocolsOfB = ["/ipfs/id/1.0.0", "/test/b/1.0.0"];
+    private InMemoryHost _a = null!;
+    private InMemoryHost _b = null!;
+    private IdentifyService _idA = null!;
+    private IdentifyService _idB = null!;
+
+    public async Task InitializeAsync()
+    {
+        _a = _net.CreateHost("10.0.1.1");
+        _b = _net.CreateHost("10.0.1.2");
+        _idA = _net.Track(new IdentifyService(_a, () => ["/ipfs/id/1.0.0"], "host-a/1.0", NullLogger.Instance, TimeProvider.System));
+        _idB = _net.Track(new IdentifyService(_b, () => [.. _protocolsOfB], "host-b/1.0", NullLogger.Instance, TimeProvider.System));
+        _idA.Start();
+        _idB.Start();
+        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+    }
+
+    public async Task DisposeAsync() => await _net.DisposeAsync();
+
+    [Fact]
+    public async Task PushAsync_ProtocolsChanged_UpdatesRemotePeerInfo()
+    {
+        await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        Task<IdentifiedEventArgs> pushed = NextIdentifiedAsync(_idA);
+        _protocolsOfB.Add("/test/b/2.0.0");
+
+        await _idB.PushAsync().WithTimeout();
+
+        IdentifiedEventArgs args = await pushed.WithTimeout();
+        args.Peer.Should().Be(_b.PeerId);
+        args.Info.Protocols.Should().Equal("/ipfs/id/1.0.0", "/test/b/1.0.0", "/test/b/2.0.0");
+        _idA.Peers[_b.PeerId].Protocols.Should().Contain("/test/b/2.0.0");
+    }
+
+    [Fact]
+    public async Task PushAsync_PeerNotYetIdentified_StoresPushedInfo()
+    {
+        Task<IdentifiedEventArgs> pushed = NextIdentifiedAsync(_idA);
+
+        await _idB.PushAsync().WithTimeout();
+
+        await pushed.WithTimeout();
+        _idA.Peers[_b.PeerId].PublicKey.Should().Be(_b.Identity.PublicKey);
+        _idA.Peers[_b.PeerId].AgentVersion.Should().Be("host-b/1.0");
+    }
+
+    [Fact]
+    public async Task PushAsync_PeerWithoutPushHandler_CompletesWithoutThrowing()
+    {
+        _a.RemoveStreamHandler(IdentifyService.PushProtocolId);
+
+        Func<Task> push = () => _idB.PushAsync().WithTimeout();
+
+        await push.Should().NotThrowAsync();
+    }
+
+    [Fact]
+    public async Task PushHandler_PartialMessage_KeepsMissingFields()
+    {
+        IdentifyInfo before = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        Task<IdentifiedEventArgs> pushed = NextIdentifiedAsync(_idA);
+
+        await SendRawPushAsync(_b, _a, new IdentifyMessage { AgentVersion = "host-b/1.1" });
+
+        IdentifyInfo after = (await pushed.WithTimeout()).Info;
+        after.AgentVersion.Should().Be("host-b/1.1");
+        after.Protocols.Should().Equal(before.Protocols);
+        after.ListenAddresses.Should().Equal(before.ListenAddresses);
+        after.PublicKey.Should().Be(before.PublicKey);
+        after.ProtocolVersion.Should().Be(before.ProtocolVersion);
+    }
+
+    [Fact]
+    public async Task PushHandler_KeyOfAnotherPeer_ResetsStreamAndKeepsInfo()
+    {
+        IdentifyInfo before = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        var impostor = new IdentifyMessage
+        {
+            PublicKey = ByteString.CopyFrom(_a.Identity.PublicKey.ToProtobuf()),
+            AgentVersion = "impostor/6.6.6",
+        };
+
+        Func<Task> push = () => SendRawPushAsync(_b, _a, impostor);
+
+        await push.Should().ThrowAsync<IOException>();
+        _idA.Peers[_b.PeerId].Should().BeSameAs(before);
+    }
+
+    [Fact]
+    public async Task PushHandler_MalformedMessage_ResetsStreamAndHostStillServes()
+    {
+        await using ILibp2pStream stream = await _b.OpenStreamAsync(_a.PeerId, IdentifyService.PushProtocolId, AnyConnection).WithTimeout();
+
+        // Field 1 (bytes) claiming 127 bytes that are not there.
+        await LengthPrefixed.WriteAsync(stream.Output, new byte[] { 0x0a, 0x7f, 0x01 }).WithTimeout();
+        await stream.Output.CompleteAsync();
+
+        Func<Task> read = () => PipeIo.ReadToEndAsync(stream.Input).WithTimeout();
+        await read.Should().ThrowAsync<IOException>();
+        IdentifyInfo info = await _idB.IdentifyAsync(_a.PeerId).WithTimeout();
+        info.AgentVersion.Should().Be("host-a/1.0");
+    }
+
+    [Fact]
+    public async Task PushHandler_OversizeMessage_ResetsStream()
+    {
+        await using ILibp2pStream stream = await _b.OpenStreamAsync(_a.PeerId, IdentifyService.PushProtocolId, AnyConnection).WithTimeout();
+        var huge = new IdentifyMessage { AgentVersion = new string('x', 9000) };
+
+        await LengthPrefixed.WriteAsync(stream.Output, huge.ToByteArray()).WithTimeout();
+        await stream.Output.CompleteAsync();
+
+        Func<Task> read = () => PipeIo.ReadToEndAsync(stream.Input).WithTimeout();
+        await read.Should().ThrowAsync<IOException>();
+    }
+
+    private static Task<IdentifiedEventArgs> NextIdentifiedAsync(IdentifyService service)
+    {
+        var raised = new TaskCompletionSource<IdentifiedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        service.Identified += (_, e) => raised.TrySetResult(e);
+        return raised.Task;
+    }
+
+    /// <summary>Sends <paramref name="message"/> as a push and waits for the receiver to close (or reset) the stream.</summary>
+    private static async Task SendRawPushAsync(InMemoryHost from, InMemoryHost to, IdentifyMessage message)
+    {
+        await using ILibp2pStream stream = await from.OpenStreamAsync(to.PeerId, IdentifyService.PushProtocolId, AnyConnection).WithTimeout();
+        await LengthPrefixed.WriteAsync(stream.Output, message.ToByteArray()).WithTimeout();
+        await stream.Output.CompleteAsync();
+        await PipeIo.ReadToEndAsync(stream.Input).WithTimeout();
+    }
+}

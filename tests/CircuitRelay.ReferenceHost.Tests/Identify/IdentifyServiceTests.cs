@@ -1,0 +1,235 @@
+using CircuitRelay.Encoding;
+using CircuitRelay.Hosting;
+using CircuitRelay.InMemory;
+using CircuitRelay.ReferenceHost.Identify;
+using CircuitRelay.ReferenceHost.Tests.TestSupport;
+using Microsoft.Extensions.Logging.Abstractions;
+using IdentifyMessage = CircuitRelay.ReferenceHost.Identify.Pb.Identify;
+
+namespace CircuitRelay.ReferenceHost.Tests.Identify;
+
+public sealed class IdentifyServiceTests : IAsyncLifetime
+{
+    private static readonly string[] ProtocolsOfA = ["/ipfs/id/1.0.0", "/ipfs/ping/1.0.0", "/test/a/1.0.0"];
+    private static readonly string[] ProtocolsOfB = ["/ipfs/id/1.0.0", "/libp2p/circuit/relay/0.2.0/stop"];
+
+    private readonly ServiceTestNetwork _net = new();
+    private InMemoryHost _a = null!;
+    private InMemoryHost _b = null!;
+    private IdentifyService _idA = null!;
+    private IdentifyService _idB = null!;
+
+    public Task InitializeAsync()
+    {
+        _a = _net.CreateHost("10.0.0.1");
+        _b = _net.CreateHost("10.0.0.2");
+        _idA = StartService(_a, ProtocolsOfA, "host-a/1.0");
+        _idB = StartService(_b, ProtocolsOfB, "host-b/2.0");
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _net.DisposeAsync();
+
+    [Fact]
+    public async Task IdentifyAsync_DialerIdentifiesListener_ReturnsListenersKeyProtocolsAddressesAndVersions()
+    {
+        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+
+        info.PublicKey.Should().Be(_b.Identity.PublicKey);
+        info.Protocols.Should().Equal(ProtocolsOfB);
+        info.ListenAddresses.Should().Equal(_b.ListenAddress);
+        info.AgentVersion.Should().Be("host-b/2.0");
+        info.ProtocolVersion.Should().Be("ipfs/0.1.0");
+    }
+
+    [Fact]
+    public async Task IdentifyAsync_ListenerIdentifiesDialer_ReturnsDialersKeyProtocolsAddressesAndAgent()
+    {
+        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+
+        IdentifyInfo info = await _idB.IdentifyAsync(_a.PeerId).WithTimeout();
+
+        info.PublicKey.Should().Be(_a.Identity.PublicKey);
+        info.Protocols.Should().Equal(ProtocolsOfA);
+        info.ListenAddresses.Should().Equal(_a.ListenAddress);
+        info.AgentVersion.Should().Be("host-a/1.0");
+    }
+
+    [Fact]
+    public async Task IdentifyAsync_DialerIdentifiesListener_ObservedAddressIsDialersAddressAsSeenByListener()
+    {
+        ConnectionInfo atA = await _a.ConnectAsync(_b.PeerId).WithTimeout();
+
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+
+        info.ObservedAddress.Should().Be(_b.GetConnections(_a.PeerId).Single().RemoteAddress);
+        info.ObservedAddress.Should().Be(atA.LocalAddress);
+    }
+
+    [Fact]
+    public async Task IdentifyAsync_ListenerIdentifiesDialer_ObservedAddressIsListenersListenAddress()
+    {
+        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+
+        IdentifyInfo info = await _idB.IdentifyAsync(_a.PeerId).WithTimeout();
+
+        info.ObservedAddress.Should().Be(_b.ListenAddress);
+    }
+
+    [Fact]
+    public async Task IdentifyAsync_DirectConnection_AddsObservedAddress()
+    {
+        ConnectionInfo atA = await _a.ConnectAsync(_b.PeerId).WithTimeout();
+
+        await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+
+        _idA.ObservedAddresses.Should().Equal(atA.LocalAddress!);
+    }
+
+    [Fact]
+    public async Task IdentifyAsync_ManyPeers_KeepsEightMostRecentObservedAddressesFirst()
+    {
+        var observed = new List<Multiaddr>();
+        for (int i = 0; i < 9; i++)
+        {
+            InMemoryHost peer = _net.CreateHost();
+            StartService(peer, ProtocolsOfB, "peer/1.0");
+            ConnectionInfo atA = await _a.ConnectAsync(peer.PeerId).WithTimeout();
+            await _idA.IdentifyAsync(peer.PeerId).WithTimeout();
+            observed.Insert(0, atA.LocalAddress!);
+        }
+
+        _idA.ObservedAddresses.Should().Equal(observed.Take(8));
+    }
+
+    [Fact]
+    public async Task IdentifyAsync_Success_StoresPeerAndRaisesIdentified()
+    {
+        ConnectionInfo atA = await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        var raised = new TaskCompletionSource<IdentifiedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _idA.Identified += (_, e) => raised.TrySetResult(e);
+
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+
+        _idA.Peers.Should().ContainKey(_b.PeerId).WhoseValue.Should().BeSameAs(info);
+        IdentifiedEventArgs args = await raised.Task.WithTimeout();
+        args.Peer.Should().Be(_b.PeerId);
+        args.Info.Should().BeSameAs(info);
+        args.Connection.Should().BeSameAs(atA);
+    }
+
+    [Fact]
+    public async Task IdentifyAsync_NoConnection_ThrowsIOException()
+    {
+        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+
+        await identify.Should().ThrowAsync<IOException>();
+        _b.GetConnections(_a.PeerId).Should().BeEmpty("identify never dials");
+    }
+
+    [Fact]
+    public async Task IdentifyAsync_LimitedConnection_ReturnsRemoteInfo()
+    {
+        RelayedConnection relayed = await ServiceTestNetwork.ConnectRelayedAsync(_a, _b);
+        relayed.AtDialer.IsLimited.Should().BeTrue();
+
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+
+        info.PublicKey.Should().Be(_b.Identity.PublicKey);
+        info.Protocols.Should().Equal(ProtocolsOfB);
+        info.ObservedAddress.Should().Be(_b.GetConnections(_a.PeerId).Single().RemoteAddress);
+    }
+
+    [Fact]
+    public async Task IdentifyAsync_LimitedConnection_DoesNotAddObservedAddress()
+    {
+        await ServiceTestNetwork.ConnectRelayedAsync(_a, _b);
+
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+
+        info.ObservedAddress.Should().NotBeNull();
+        _idA.ObservedAddresses.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task QueryHandler_RelayedListenAddress_IsNotAdvertised()
+    {
+        _b.AddAddress(Multiaddr.Parse($"/ip4/10.250.0.1/tcp/4001/p2p/{_a.PeerId}/p2p-circuit"));
+        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+
+        info.ListenAddresses.Should().Equal(_b.ListenAddress);
+    }
+
+    [Fact]
+    public async Task QueryHandler_ManyListenAddresses_TrimsMessageTo4KiB()
+    {
+        for (int port = 1; port <= 400; port++)
+        {
+            _b.AddAddress(Multiaddr.Parse($"/ip4/10.0.0.2/tcp/{port}"));
+        }
+
+        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        await using ILibp2pStream stream = await _a.OpenStreamAsync(_b.PeerId, IdentifyService.ProtocolId).WithTimeout();
+
+        byte[]? body = await LengthPrefixed.ReadAsync(stream.Input, 8192).AsTask().WithTimeout();
+
+        body.Should().NotBeNull();
+        body!.Length.Should().BeLessThanOrEqualTo(4096);
+        var message = IdentifyMessage.Parser.ParseFrom(body);
+        message.ListenAddrs.Count.Should().BeInRange(1, 400);
+        message.Protocols.Should().Equal(ProtocolsOfB);
+        (await LengthPrefixed.ReadAsync(stream.Input, 8192).AsTask().WithTimeout()).Should().BeNull("the handler closes after one message");
+    }
+
+    [Fact]
+    public async Task ConnectionClosed_LastConnectionToPeer_ForgetsPeer()
+    {
+        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        _idA.Peers.Should().ContainKey(_b.PeerId);
+
+        await _a.DisconnectAsync(_b.PeerId).WithTimeout();
+
+        _idA.Peers.Should().NotContainKey(_b.PeerId);
+    }
+
+    [Fact]
+    public async Task ConnectionClosed_AnotherConnectionRemains_KeepsPeer()
+    {
+        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        RelayedConnection relayed = await ServiceTestNetwork.ConnectRelayedAsync(_a, _b);
+        await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        var closed = new TaskCompletionSource<ConnectionInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _a.ConnectionClosed += (_, e) => closed.TrySetResult(e.Connection);
+
+        relayed.Sever();
+
+        (await closed.Task.WithTimeout()).Should().BeSameAs(relayed.AtDialer);
+        _idA.Peers.Should().ContainKey(_b.PeerId);
+    }
+
+    [Fact]
+    public async Task ConnectionClosed_OnlyConnectionSevered_ForgetsPeer()
+    {
+        RelayedConnection relayed = await ServiceTestNetwork.ConnectRelayedAsync(_a, _b);
+        await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _a.ConnectionClosed += (_, _) => closed.TrySetResult();
+
+        relayed.Sever();
+
+        await closed.Task.WithTimeout();
+        _idA.Peers.Should().NotContainKey(_b.PeerId);
+    }
+
+    private IdentifyService StartService(InMemoryHost host, string[] protocols, string agent, TimeProvider? time = null)
+    {
+        IdentifyService service = _net.Track(new IdentifyService(host, () => protocols, agent, NullLogger.Instance, time ?? TimeProvider.System));
+        service.Start();
+        return service;
+    }
+}
