@@ -147,7 +147,8 @@ internal static class Program
     private static void PrintMachine(LoadTestOptions options, PeerLauncher launcher, TextWriter output)
     {
         output.WriteLine("CircuitRelay load test");
-        output.WriteLine($"  command:  dotnet run -c Release --project tests/CircuitRelay.LoadTest -- {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}".TrimEnd());
+        string[] args = Environment.GetCommandLineArgs()[1..];
+        output.WriteLine($"  command:  dotnet run -c Release --project tests/CircuitRelay.LoadTest{(args.Length == 0 ? "" : " -- " + string.Join(' ', args))}");
         output.WriteLine($"  settings: --mib {options.Mib} --runs {options.Runs} --circuits {options.Circuits} --concurrency {options.Concurrency}{(options.SkipJs ? " --skip-js" : "")}");
         output.WriteLine($"  machine:  {CpuModel()}, {Environment.ProcessorCount} logical CPU(s), {MemoryTotal()}, {RuntimeInformation.OSDescription}");
         output.WriteLine($"  runtime:  .NET {Environment.Version} ({launcher.DotnetHost}){(launcher.JsDirectory is null ? "" : ", node " + NodeVersion())}");
