@@ -84,9 +84,11 @@ internal static class RelayCommand
         var burst = new Option<long>("--bandwidth-burst-per-peer") { Description = "Burst of the per-peer bandwidth cap in bytes; 0 = one second's worth.", DefaultValueFactory = _ => 0 };
         var reserveRate = new Option<int>("--reservation-rate-per-peer") { Description = "Reservation requests per peer per minute; 0 = unlimited.", DefaultValueFactory = _ => 15 };
         var connectRate = new Option<int>("--connect-rate-per-peer") { Description = "Connect requests per peer per minute; 0 = unlimited.", DefaultValueFactory = _ => 15 };
+        var reserveRateIp = new Option<int>("--reservation-rate-per-ip") { Description = "Reservation requests per IP address per minute; 0 = unlimited.", DefaultValueFactory = _ => 60 };
+        var connectRateIp = new Option<int>("--connect-rate-per-ip") { Description = "Connect requests per IP address per minute; 0 = unlimited.", DefaultValueFactory = _ => 60 };
         var command = new Command("relay", "Run a Circuit Relay v2 relay.")
         {
-            listen, via, ttl, maxReservations, perIp, perAsn, maxCircuits, perPeer, duration, data, bandwidth, burst, reserveRate, connectRate,
+            listen, via, ttl, maxReservations, perIp, perAsn, maxCircuits, perPeer, duration, data, bandwidth, burst, reserveRate, connectRate, reserveRateIp, connectRateIp,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -104,6 +106,8 @@ internal static class RelayCommand
                 BandwidthBurstPerPeer = parse.GetValue(burst),
                 ReservationRateLimitPerPeer = new RateLimitOptions { Permits = parse.GetValue(reserveRate), Period = TimeSpan.FromMinutes(1) },
                 ConnectRateLimitPerPeer = new RateLimitOptions { Permits = parse.GetValue(connectRate), Period = TimeSpan.FromMinutes(1) },
+                ReservationRateLimitPerIp = new RateLimitOptions { Permits = parse.GetValue(reserveRateIp), Period = TimeSpan.FromMinutes(1) },
+                ConnectRateLimitPerIp = new RateLimitOptions { Permits = parse.GetValue(connectRateIp), Period = TimeSpan.FromMinutes(1) },
             };
             try
             {

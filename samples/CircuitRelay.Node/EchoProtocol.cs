@@ -49,8 +49,8 @@ internal static class EchoProtocol
         ILibp2pStream stream = await host.OpenStreamAsync(peer, Id, new OpenStreamOptions { AllowLimitedConnection = true }, cancellationToken);
         await using (stream)
         {
-            var stopwatch = Stopwatch.StartNew();
             byte[] payload = RandomNumberGenerator.GetBytes(checked((int)size));
+            var stopwatch = Stopwatch.StartNew();
             Task send = Task.Run(
                 async () =>
                 {
