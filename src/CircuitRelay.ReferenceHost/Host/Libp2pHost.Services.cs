@@ -59,6 +59,28 @@ public sealed partial class Libp2pHost
     /// <summary>Every new connection is identified in the background, in both directions (as go does).</summary>
     private void OnConnectionOpenedIdentify(object? sender, ConnectionEventArgs e) => Track(IdentifyInBackgroundAsync(e.Connection.RemotePeer));
 
+    /// <summary>Our addresses changed: tell connected peers (identify push).</summary>
+    private void PushIdentifyInBackground()
+    {
+        if (_identify is { } identify && Volatile.Read(ref _disposed) == 0)
+        {
+            Track(PushAsync(identify));
+        }
+
+        async Task PushAsync(IdentifyService service)
+        {
+            await Task.Yield();
+            try
+            {
+                await service.PushAsync(_shutdown.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                // Best effort.
+            }
+        }
+    }
+
     private async Task IdentifyInBackgroundAsync(PeerId peer)
     {
         await Task.Yield();

@@ -131,19 +131,29 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(address);
         lock (_lock)
         {
-            if (!_externalAddresses.Contains(address))
+            if (_externalAddresses.Contains(address))
             {
-                _externalAddresses.Add(address);
+                return;
             }
+
+            _externalAddresses.Add(address);
         }
+
+        PushIdentifyInBackground();
     }
 
     /// <summary>Removes an address added with <see cref="AddExternalAddress"/>.</summary>
     public void RemoveExternalAddress(Multiaddr address)
     {
+        bool removed;
         lock (_lock)
         {
-            _externalAddresses.Remove(address);
+            removed = _externalAddresses.Remove(address);
+        }
+
+        if (removed)
+        {
+            PushIdentifyInBackground();
         }
     }
 
