@@ -50,6 +50,8 @@ internal sealed partial class NoiseSession : IDuplexPipe, IAsyncDisposable
     private static readonly PipeOptions SessionPipeOptions = new(
         pauseWriterThreshold: PauseThreshold,
         resumeWriterThreshold: ResumeThreshold,
+        readerScheduler: PipeScheduler.Inline,
+        writerScheduler: PipeScheduler.Inline,
         useSynchronizationContext: false);
 
     private readonly IDuplexPipe _raw;

@@ -10,7 +10,7 @@ namespace CircuitRelay.ReferenceHost.Tcp;
 /// </summary>
 internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
 {
-    private static readonly PipeOptions Options = new(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: 16 * 1024, useSynchronizationContext: false);
+    private static readonly PipeOptions Options = new(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: 16 * 1024, readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false);
     private readonly Socket _socket;
     private readonly Pipe _incoming = new(Options);
     private readonly Pipe _outgoing = new(Options);
