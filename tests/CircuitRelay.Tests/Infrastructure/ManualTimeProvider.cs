@@ -12,6 +12,7 @@ public sealed class ManualTimeProvider : TimeProvider
     private DateTimeOffset _now;
     private long _ticks;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _created;
 
     public ManualTimeProvider(DateTimeOffset? start = null) => _now = start ?? new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
@@ -45,12 +46,25 @@ public sealed class ManualTimeProvider : TimeProvider
         }
     }
 
+    /// <summary>Timers created so far (monotonic: a blocked waiter creates one each time it blocks).</summary>
+    public int TimersCreated
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _created;
+            }
+        }
+    }
+
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
         var timer = new ManualTimer(this, callback, state);
         lock (_lock)
         {
             _timers.Add(timer);
+            _created++;
         }
 
         timer.Change(dueTime, period);
@@ -96,8 +110,15 @@ public sealed class ManualTimeProvider : TimeProvider
         Signal();
     }
 
+    /// <summary>Waits until at least <paramref name="count"/> timers have been created in total.</summary>
+    public Task WaitForTimersCreatedAsync(int count, TimeSpan? timeout = null)
+        => WaitUntilAsync(() => _created >= count, timeout);
+
     /// <summary>Waits until <paramref name="condition"/> holds for the number of armed timers.</summary>
-    public async Task WaitForTimersAsync(Func<int, bool> condition, TimeSpan? timeout = null)
+    public Task WaitForTimersAsync(Func<int, bool> condition, TimeSpan? timeout = null)
+        => WaitUntilAsync(() => condition(_timers.Count(t => t.Due is not null)), timeout);
+
+    private async Task WaitUntilAsync(Func<bool> condition, TimeSpan? timeout)
     {
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
         while (true)
@@ -105,7 +126,7 @@ public sealed class ManualTimeProvider : TimeProvider
             Task changed;
             lock (_lock)
             {
-                if (condition(_timers.Count(t => t.Due is not null)))
+                if (condition())
                 {
                     return;
                 }

@@ -128,7 +128,7 @@ public sealed class LimitTests
         TestNode source = fixture.CreateNode();
         var (dialer1, accepted1) = await fixture.ConnectAsync(source, target1, listener1);
         var (dialer2, accepted2) = await fixture.ConnectAsync(source, target2, listener2);
-        int baseline = fixture.Time.ArmedTimers;
+        int created = fixture.Time.TimersCreated;
         Task read1 = accepted1.Input.ReadToEndAsync();
         Task read2 = accepted2.Input.ReadToEndAsync();
 
@@ -136,12 +136,14 @@ public sealed class LimitTests
         Task send2 = dialer2.Output.WriteAllAsync(new byte[256 * 1024]);
 
         // Both circuits end up waiting on the shared bucket: exactly one burst went through.
-        // (A token bucket never lets more than burst + rate * t through; each waiting circuit holds back at most one chunk.)
-        await fixture.Time.WaitForTimersAsync(n => n >= baseline + 2);
+        // (A token bucket never lets more than burst + rate * t through; each waiting circuit holds back at most one
+        // chunk. A pump that blocks on the bucket creates one delay timer, and blocks at most once per clock step.)
+        await fixture.Time.WaitForTimersCreatedAsync(created + 2);
         fixture.Server.GetStatistics().BytesToTarget.Should().BeInRange(rate - (2 * 16 * 1024), rate);
 
+        created = fixture.Time.TimersCreated;
         fixture.Time.Advance(TimeSpan.FromSeconds(1));
-        await fixture.Time.WaitForTimersAsync(n => n >= baseline + 2);
+        await fixture.Time.WaitForTimersCreatedAsync(created + 2);
         fixture.Server.GetStatistics().BytesToTarget.Should().BeInRange((2 * rate) - (2 * 16 * 1024), 2 * rate);
 
         // Lifting the cap at run time releases the live circuits.
