@@ -10,7 +10,7 @@ namespace CircuitRelay.ReferenceHost.Tcp;
 /// </summary>
 internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
 {
-    private static readonly PipeOptions Options = new(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: 16 * 1024, readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false);
+    private static readonly PipeOptions Options = new(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: 64 * 1024, readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false);
     private readonly Socket _socket;
     private readonly Pipe _incoming = new(Options);
     private readonly Pipe _outgoing = new(Options);
@@ -68,7 +68,7 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
         {
             while (true)
             {
-                Memory<byte> memory = writer.GetMemory(16 * 1024);
+                Memory<byte> memory = writer.GetMemory(64 * 1024);
                 int read = await _socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false);
                 if (read == 0)
                 {
