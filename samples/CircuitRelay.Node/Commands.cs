@@ -178,27 +178,37 @@ internal static class ListenCommand
     }
 }
 
-internal static class DialCommand
+/// <summary>
+/// The shape every one-shot client command shares: start a node without listening, connect to the peer the
+/// address names, run the action, print one event line; any failure becomes <c>error &lt;reason&gt;</c> and exit 1.
+/// </summary>
+internal static class ClientCommand
 {
-    public static Command Create(Option<string?> identity, Option<bool> verbose)
+    public static Command Create(string name, string description, Option<string?> identity, Option<bool> verbose, Option<int>? timeoutOption, Func<ParseResult, NodeRuntime, Multiaddr, PeerId, CancellationToken, Task> action, params Option[] options)
     {
-        var address = new Argument<string>("address") { Description = "Peer address: <addr>/p2p/<id> or <relay addr>/p2p/<relay>/p2p-circuit/p2p/<id>." };
-        var bytes = new Option<long>("--bytes") { Description = "Random bytes to send and check.", DefaultValueFactory = _ => 1024 };
-        var timeout = new Option<int>("--timeout") { Description = "Overall timeout in seconds.", DefaultValueFactory = _ => 60 };
-        var command = new Command("dial", "Connect (directly or through a relay), echo N random bytes over /echo/1.0.0 and check them.") { address, bytes, timeout };
+        var address = new Argument<string>("address") { Description = "Peer address ending in /p2p/<id> (direct, or <relay addr>/p2p/<relay>/p2p-circuit/p2p/<id>)." };
+        var command = new Command(name, description) { address };
+        foreach (Option option in options)
+        {
+            command.Add(option);
+        }
+
+        if (timeoutOption is not null)
+        {
+            command.Add(timeoutOption);
+        }
+
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            deadline.CancelAfter(TimeSpan.FromSeconds(parse.GetValue(timeout)));
+            deadline.CancelAfter(TimeSpan.FromSeconds(timeoutOption is null ? 60 : parse.GetValue(timeoutOption)));
             try
             {
                 await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), [], parse.GetValue(verbose), deadline.Token);
                 Multiaddr target = Multiaddr.Parse(parse.GetValue(address)!);
                 PeerId peer = target.GetPeerId() ?? throw new ArgumentException("The address must end in /p2p/<id>.");
                 await node.Host.ConnectAsync(target, deadline.Token);
-                long size = parse.GetValue(bytes);
-                TimeSpan elapsed = await EchoProtocol.RunAsync(node.Host, peer, size, deadline.Token);
-                Output.Line($"echo ok {size} bytes in {(long)elapsed.TotalMilliseconds} ms ({CommandHelpers.Rate(size, elapsed)} MiB/s)");
+                await action(parse, node, target, peer, deadline.Token);
                 return 0;
             }
             catch (Exception ex)
@@ -208,6 +218,28 @@ internal static class DialCommand
             }
         });
         return command;
+    }
+}
+
+internal static class DialCommand
+{
+    public static Command Create(Option<string?> identity, Option<bool> verbose)
+    {
+        var bytes = new Option<long>("--bytes") { Description = "Random bytes to send and check.", DefaultValueFactory = _ => 1024 };
+        var timeout = new Option<int>("--timeout") { Description = "Overall timeout in seconds.", DefaultValueFactory = _ => 60 };
+        return ClientCommand.Create(
+            "dial",
+            "Connect (directly or through a relay), echo N random bytes over /echo/1.0.0 and check them.",
+            identity,
+            verbose,
+            timeout,
+            async (parse, node, _, peer, cancellationToken) =>
+            {
+                long size = parse.GetValue(bytes);
+                TimeSpan elapsed = await EchoProtocol.RunAsync(node.Host, peer, size, cancellationToken);
+                Output.Line($"echo ok {size} bytes in {(long)elapsed.TotalMilliseconds} ms ({CommandHelpers.Rate(size, elapsed)} MiB/s)");
+            },
+            bytes);
     }
 }
 
@@ -215,54 +247,37 @@ internal static class PingCommand
 {
     public static Command Create(Option<string?> identity, Option<bool> verbose)
     {
-        var address = new Argument<string>("address") { Description = "Peer address (direct or circuit), ending in /p2p/<id>." };
         var count = new Option<int>("--count") { Description = "Pings to send.", DefaultValueFactory = _ => 1 };
-        var command = new Command("ping", "Ping a peer over /ipfs/ping/1.0.0.") { address, count };
-        command.SetAction(async (parse, cancellationToken) =>
-        {
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            deadline.CancelAfter(TimeSpan.FromSeconds(60));
-            try
+        return ClientCommand.Create(
+            "ping",
+            "Ping a peer over /ipfs/ping/1.0.0.",
+            identity,
+            verbose,
+            timeoutOption: null,
+            async (parse, node, _, peer, cancellationToken) =>
             {
-                await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), [], parse.GetValue(verbose), deadline.Token);
-                Multiaddr target = Multiaddr.Parse(parse.GetValue(address)!);
-                PeerId peer = target.GetPeerId() ?? throw new ArgumentException("The address must end in /p2p/<id>.");
-                await node.Host.ConnectAsync(target, deadline.Token);
                 for (int i = 0; i < Math.Max(1, parse.GetValue(count)); i++)
                 {
-                    TimeSpan rtt = await node.Host.PingAsync(peer, deadline.Token);
+                    TimeSpan rtt = await node.Host.PingAsync(peer, cancellationToken);
                     Output.Line($"ping ok {rtt.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)}");
                 }
-
-                return 0;
-            }
-            catch (Exception ex)
-            {
-                Output.Line($"error {(ex is OperationCanceledException ? "timed out" : CommandHelpers.Describe(ex))}");
-                return 1;
-            }
-        });
-        return command;
+            },
+            count);
     }
 }
 
 internal static class ReserveCommand
 {
     public static Command Create(Option<string?> identity, Option<bool> verbose)
-    {
-        var address = new Argument<string>("address") { Description = "The relay: <addr>/p2p/<relay id>, or a circuit address to reach it through another relay." };
-        var command = new Command("reserve", "Send one hop RESERVE to a relay and print what it grants.") { address };
-        command.SetAction(async (parse, cancellationToken) =>
-        {
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            deadline.CancelAfter(TimeSpan.FromSeconds(60));
-            try
+        => ClientCommand.Create(
+            "reserve",
+            "Send one hop RESERVE to a relay (reached directly or through another relay) and print what it grants.",
+            identity,
+            verbose,
+            timeoutOption: null,
+            async (_, node, _, relay, cancellationToken) =>
             {
-                await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), [], parse.GetValue(verbose), deadline.Token);
-                Multiaddr target = Multiaddr.Parse(parse.GetValue(address)!);
-                PeerId relay = target.GetPeerId() ?? throw new ArgumentException("The address must end in /p2p/<relay id>.");
-                await node.Host.ConnectAsync(target, deadline.Token);
-                RelayReservation reservation = await node.Client.ReserveAsync(relay, [], deadline.Token);
+                RelayReservation reservation = await node.Client.ReserveAsync(relay, [], cancellationToken);
                 RelayLimit? limit = reservation.Limit;
                 Output.Line($"reserved {reservation.Expiry.ToUnixTimeSeconds()} limit {(long)(limit?.Duration.TotalSeconds ?? 0)} {limit?.DataBytes ?? 0}");
                 foreach (Multiaddr circuit in reservation.CircuitAddresses)
@@ -271,14 +286,5 @@ internal static class ReserveCommand
                 }
 
                 await reservation.DisposeAsync();
-                return 0;
-            }
-            catch (Exception ex)
-            {
-                Output.Line($"error {(ex is OperationCanceledException ? "timed out" : CommandHelpers.Describe(ex))}");
-                return 1;
-            }
-        });
-        return command;
-    }
+            });
 }
