@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
-using CircuitRelay.ReferenceHost.Encoding;
+using CircuitRelay.Encoding;
 
 namespace CircuitRelay.ReferenceHost.Multistream;
 
@@ -48,9 +48,9 @@ internal static class MultistreamMessage
             throw new ArgumentException($"The multistream message is {bodyLength} bytes; the limit is {MaxLength}.", nameof(message));
         }
 
-        int prefixLength = Uvarint.GetLength((ulong)bodyLength);
+        int prefixLength = Varint.GetByteCount((ulong)bodyLength);
         Span<byte> span = writer.GetSpan(prefixLength + bodyLength);
-        int written = Uvarint.Write(span, (ulong)bodyLength);
+        int written = Varint.Write(span, (ulong)bodyLength);
         written += StrictUtf8.GetBytes(message, span[written..]);
         span[written++] = (byte)'\n';
         writer.Advance(written);
@@ -105,9 +105,17 @@ internal static class MultistreamMessage
     {
         var reader = new SequenceReader<byte>(buffer);
         consumed = buffer.Start;
-        if (!Uvarint.TryRead(ref reader, out ulong length))
+        ulong length;
+        try
         {
-            return null;
+            if (!Varint.TryRead(ref reader, out length))
+            {
+                return null;
+            }
+        }
+        catch (FormatException ex)
+        {
+            throw new InvalidDataException("The multistream length prefix is not a valid varint: " + ex.Message, ex);
         }
 
         if (length > MaxLength)
