@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 
 namespace CircuitRelay.ReferenceHost.Yamux;
 
@@ -480,6 +481,7 @@ internal sealed partial class YamuxStream : IDuplexPipe, IAsyncDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<long> WaitForSendWindowAsync()
     {
         while (true)
