@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 
 namespace CircuitRelay.ReferenceHost.Yamux;
@@ -14,6 +15,7 @@ internal sealed partial class YamuxSession
 
     /// <summary>Writes one frame (header and payload, copied into the transport's buffer) and flushes it.</summary>
     /// <exception cref="IOException">The session is closed or the transport failed.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     internal async ValueTask SendFrameAsync(YamuxHeader header, ReadOnlySequence<byte> payload)
     {
         CancellationToken closed = _closedCts.Token;
@@ -71,6 +73,7 @@ internal sealed partial class YamuxSession
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FlushLockedAsync(PipeWriter output, CancellationToken closed)
     {
         FlushResult result;

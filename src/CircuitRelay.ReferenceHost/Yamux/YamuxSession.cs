@@ -308,6 +308,7 @@ internal sealed partial class YamuxSession : IAsyncDisposable
         _keepAliveTimer?.Dispose();
         _closedCts.Cancel();
         _acceptQueue.Writer.TryComplete();
+        _control.Writer.TryComplete();
         foreach (YamuxStream stream in streams)
         {
             stream.OnSessionClosed(error);

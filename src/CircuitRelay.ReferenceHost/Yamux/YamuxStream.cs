@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 
 namespace CircuitRelay.ReferenceHost.Yamux;
 
@@ -377,26 +378,26 @@ internal sealed partial class YamuxStream : IDuplexPipe, IAsyncDisposable
             _resetException = createException(Id);
             CompleteReceiveLocked(_resetException);
             WakeSenderLocked();
-            cancelSendLoop = _sendLoopStarted && !_sendLoopDone;
+            if (_sendLoopStarted)
+            {
+                cancelSendLoop = !_sendLoopDone;
+            }
+            else
+            {
+                // No send loop will ever read: fail the application's writes directly.
+                _sendLoopStarted = true;
+                _sendLoopDone = true;
+                _sendPipe.Reader.Complete(_resetException);
+                cancelSendLoop = false;
+            }
+
             RemoveIfFinishedLocked();
         }
 
         if (cancelSendLoop)
         {
+            // Wakes the loop's pending read, or makes its next read return at once.
             _sendPipe.Reader.CancelPendingRead();
-        }
-        else
-        {
-            // No send loop will ever read: fail the application's writes directly.
-            lock (_sync)
-            {
-                if (!_sendLoopStarted)
-                {
-                    _sendLoopStarted = true;
-                    _sendLoopDone = true;
-                    _sendPipe.Reader.Complete(_resetException);
-                }
-            }
         }
 
         if (sendRst)
@@ -480,6 +481,7 @@ internal sealed partial class YamuxStream : IDuplexPipe, IAsyncDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<long> WaitForSendWindowAsync()
     {
         while (true)

@@ -238,6 +238,29 @@ public sealed class YamuxSessionTests
     }
 
     [Fact]
+    public async Task AcceptStreamAsync_StreamResetBeforeAccept_ReturnsStreamThatFailsWithoutAck()
+    {
+        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession owned = server;
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)).WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 1, 0)).WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 9)).WithTimeout();
+        (YamuxHeader pong, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
+
+        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        Task<TimeSpan> probe = server.PingAsync().AsTask();
+        (YamuxHeader next, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
+        await client.SendAsync(next with { Flags = YamuxFlags.Ack }).WithTimeout();
+        await probe.WithTimeout();
+
+        pong.Type.Should().Be(YamuxFrameType.Ping);
+        next.Type.Should().Be(YamuxFrameType.Ping, "no ACK is sent for a stream that was already reset");
+        await FluentActions.Awaiting(() => inbound.Output.WriteAsync(new byte[] { 1 }).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>();
+        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>();
+        await inbound.Completion.WithTimeout();
+    }
+
+    [Fact]
     public async Task OpenStreamAsync_BacklogOfUnacknowledgedStreams_WaitsForAnAck()
     {
         YamuxOptions options = new() { KeepAliveInterval = null, AcceptBacklog = 2 };
