@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.ObjectModel;
 using CircuitRelay.Hosting;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
@@ -44,6 +45,7 @@ internal sealed class IdentifyService : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<PeerId, IdentifyInfo> _peers = new();
+    private readonly ReadOnlyDictionary<PeerId, IdentifyInfo> _peersView;
     private readonly ConcurrentDictionary<PeerId, byte> _connectedPeers = new();
     private readonly List<Multiaddr> _observed = [];
     private readonly CancellationTokenSource _disposing = new();
@@ -74,13 +76,14 @@ internal sealed class IdentifyService : IAsyncDisposable
         _agentVersion = agentVersion;
         _logger = logger;
         _time = time;
+        _peersView = new ReadOnlyDictionary<PeerId, IdentifyInfo>(_peers);
     }
 
     /// <summary>Raised after a peer answered a query or pushed an update (on the thread that received it; do not block).</summary>
     public event EventHandler<IdentifiedEventArgs>? Identified;
 
     /// <summary>The latest information of each connected peer that was identified; a peer is forgotten when its last connection closes.</summary>
-    public IReadOnlyDictionary<PeerId, IdentifyInfo> Peers => _peers;
+    public IReadOnlyDictionary<PeerId, IdentifyInfo> Peers => _peersView;
 
     /// <summary>
     /// The distinct addresses peers reported observing us at over non-relayed connections, most recent

@@ -226,6 +226,35 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
         _idA.Peers.Should().NotContainKey(_b.PeerId);
     }
 
+    [Fact]
+    public void Start_Twice_ThrowsInvalidOperationException()
+    {
+        Action start = _idA.Start;
+
+        start.Should().Throw<InvalidOperationException>();
+    }
+
+    [Fact]
+    public async Task DisposeAsync_StartedService_RemovesHandlers()
+    {
+        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+
+        await _idB.DisposeAsync();
+
+        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        await identify.Should().ThrowAsync<IOException>();
+    }
+
+    [Fact]
+    public async Task IdentifyAsync_AfterDispose_ThrowsObjectDisposedException()
+    {
+        await _idA.DisposeAsync();
+
+        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId);
+
+        await identify.Should().ThrowAsync<ObjectDisposedException>();
+    }
+
     private IdentifyService StartService(InMemoryHost host, string[] protocols, string agent, TimeProvider? time = null)
     {
         IdentifyService service = _net.Track(new IdentifyService(host, () => protocols, agent, NullLogger.Instance, time ?? TimeProvider.System));

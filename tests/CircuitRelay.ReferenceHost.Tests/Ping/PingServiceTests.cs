@@ -284,6 +284,24 @@ public sealed class PingServiceTests : IAsyncLifetime
         third.Should().NotBeNull();
     }
 
+    [Fact]
+    public async Task DisposeAsync_StartedService_RemovesHandler()
+    {
+        await _pingB.DisposeAsync();
+
+        Func<Task> ping = () => _pingA.PingAsync(_b.PeerId).WithTimeout();
+
+        await ping.Should().ThrowAsync<IOException>();
+    }
+
+    [Fact]
+    public void Start_Twice_ThrowsInvalidOperationException()
+    {
+        Action start = _pingA.Start;
+
+        start.Should().Throw<InvalidOperationException>();
+    }
+
     /// <summary>Opens a ping stream from A to B and completes one round, so B's handler holds a slot for it.</summary>
     private async Task<ILibp2pStream> OpenActivePingStreamAsync()
     {
