@@ -36,6 +36,9 @@ internal static partial class RelayLog
     [LoggerMessage(108, LogLevel.Warning, "Hop stream from {Peer} failed")]
     public static partial void HopFailed(ILogger logger, PeerId peer, Exception exception);
 
+    [LoggerMessage(109, LogLevel.Error, "New relay options were ignored because they are invalid: {Reason}")]
+    public static partial void InvalidOptionsIgnored(ILogger logger, string reason);
+
     // Client: 2xx
     [LoggerMessage(200, LogLevel.Information, "Reserved a slot on relay {Relay} until {Expiry:O}")]
     public static partial void Reserved(ILogger logger, PeerId relay, DateTimeOffset expiry);

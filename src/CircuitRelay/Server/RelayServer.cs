@@ -77,7 +77,18 @@ public sealed partial class RelayServer : IAsyncDisposable
     public RelayServer(ILibp2pHost host, IOptionsMonitor<RelayServerOptions> options, ILoggerFactory loggerFactory, IMeterFactory meterFactory, TimeProvider timeProvider)
         : this(host, (options ?? throw new ArgumentNullException(nameof(options))).CurrentValue, loggerFactory, meterFactory, timeProvider)
     {
-        _optionsSubscription = options.OnChange(changed => UpdateOptions(changed));
+        _optionsSubscription = options.OnChange(changed =>
+        {
+            try
+            {
+                UpdateOptions(changed);
+            }
+            catch (ArgumentException ex)
+            {
+                // A bad reload keeps the options in force instead of breaking the configuration pipeline.
+                RelayLog.InvalidOptionsIgnored(_logger, ex.Message);
+            }
+        });
     }
 
     /// <summary>Raised for every reservation granted, renewed, refused, expired or dropped.</summary>

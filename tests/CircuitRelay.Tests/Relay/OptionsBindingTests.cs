@@ -1,5 +1,6 @@
 using CircuitRelay.Client;
 using CircuitRelay.Server;
+using CircuitRelay.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
 
 namespace CircuitRelay.Tests.Relay;
@@ -49,5 +50,63 @@ public sealed class OptionsBindingTests
         options.RenewalFraction.Should().Be(0.5);
         options.AcceptBacklog.Should().Be(4);
         options.AcceptTimeout.Should().Be(TimeSpan.FromSeconds(10));
+    }
+}
+
+public sealed class OptionsMonitorTests
+{
+    [Fact]
+    public async Task RelayServer_WithOptionsMonitor_AppliesChangesWithoutRestart()
+    {
+        await using var fixture = RelayFixture.Create();
+        var monitor = new TestOptionsMonitor(new RelayServerOptions { MaxReservations = 1 });
+        await using var relay = new RelayServer(fixture.RelayHost, monitor, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, fixture.Meters, fixture.Time);
+        relay.Options.MaxReservations.Should().Be(1);
+
+        monitor.Set(new RelayServerOptions { MaxReservations = 5, CircuitDataLimit = 4096 });
+
+        relay.Options.MaxReservations.Should().Be(5);
+        relay.Options.GetCircuitLimit().Should().Be(new RelayLimit(TimeSpan.FromMinutes(2), 4096));
+    }
+
+    [Fact]
+    public async Task RelayServer_MonitorPublishesInvalidOptions_KeepsTheOptionsInForce()
+    {
+        await using var fixture = RelayFixture.Create();
+        var monitor = new TestOptionsMonitor(new RelayServerOptions());
+        await using var relay = new RelayServer(fixture.RelayHost, monitor, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, fixture.Meters, fixture.Time);
+
+        monitor.Set(new RelayServerOptions { MaxCircuits = -1 });
+
+        relay.Options.MaxCircuits.Should().Be(1024, "invalid options are logged and not applied");
+    }
+
+    private sealed class TestOptionsMonitor(RelayServerOptions initial) : Microsoft.Extensions.Options.IOptionsMonitor<RelayServerOptions>
+    {
+        private readonly List<Action<RelayServerOptions, string?>> _listeners = [];
+
+        public RelayServerOptions CurrentValue { get; private set; } = initial;
+
+        public RelayServerOptions Get(string? name) => CurrentValue;
+
+        public IDisposable OnChange(Action<RelayServerOptions, string?> listener)
+        {
+            _listeners.Add(listener);
+            return new Subscription(() => _listeners.Remove(listener));
+        }
+
+        public void Set(RelayServerOptions options)
+        {
+            CurrentValue = options;
+            foreach (var listener in _listeners.ToArray())
+            {
+                listener(options, null);
+            }
+        }
+
+        private sealed class Subscription(Action dispose) : IDisposable
+        {
+            public void Dispose() => dispose();
+        }
     }
 }
