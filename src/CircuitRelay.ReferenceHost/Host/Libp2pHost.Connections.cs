@@ -135,8 +135,8 @@ public sealed partial class Libp2pHost
         RelayLimit? limit,
         CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
-        timeout.CancelAfter(_options.HandshakeTimeout);
+        using var deadline = new CancellationTokenSource(_options.HandshakeTimeout, _time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token, deadline.Token);
         NoiseSession? noise = null;
         try
         {
@@ -242,8 +242,8 @@ public sealed partial class Libp2pHost
         string protocol;
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
-            timeout.CancelAfter(_options.StreamNegotiationTimeout);
+            using var deadline = new CancellationTokenSource(_options.StreamNegotiationTimeout, _time);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token, deadline.Token);
             protocol = await MultistreamSelect.HandleAsync(stream, p => IsServed(p, connection.Info), timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or OperationCanceledException)

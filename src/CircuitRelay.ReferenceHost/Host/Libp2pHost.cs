@@ -93,7 +93,7 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
     /// <param name="loggerFactory">Where logs go.</param>
     /// <param name="timeProvider">The clock for timeouts (default: the system clock).</param>
     /// <param name="cancellationToken">Cancels the start.</param>
-    public static Task<Libp2pHost> StartAsync(ILocalIdentity identity, Libp2pHostOptions options, ILoggerFactory loggerFactory, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
+    public static async Task<Libp2pHost> StartAsync(ILocalIdentity identity, Libp2pHostOptions options, ILoggerFactory loggerFactory, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(identity);
         ArgumentNullException.ThrowIfNull(options);
@@ -111,11 +111,11 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
         }
         catch
         {
-            host.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            await host.DisposeAsync().ConfigureAwait(false);
             throw;
         }
 
-        return Task.FromResult(host);
+        return host;
     }
 
     /// <summary>Lets the host dial <c>/p2p-circuit</c> addresses through <paramref name="transport"/>.</summary>
@@ -192,8 +192,8 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
-            timeout.CancelAfter(_options.DialTimeout);
+            using var deadline = new CancellationTokenSource(_options.DialTimeout, _time);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token, deadline.Token);
             await socket.ConnectAsync(endPoint, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException)
@@ -267,8 +267,8 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
         YamuxStream stream = await connection.Muxer.OpenStreamAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(_options.StreamNegotiationTimeout);
+            using var deadline = new CancellationTokenSource(_options.StreamNegotiationTimeout, _time);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
             await MultistreamSelect.SelectOneAsync(stream, [protocol], timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex)
