@@ -43,22 +43,9 @@ internal static class CommandHelpers
 
     public static string Describe(Exception ex) => ex switch
     {
-        RelayException relay => $"{StatusName(relay.Status)}: {relay.Message}",
+        RelayException relay => $"{relay.Status.ToWireName()}: {relay.Message}",
         AggregateException { InnerException: { } inner } => Describe(inner),
         _ => $"{ex.GetType().Name}: {ex.Message}",
-    };
-
-    public static string StatusName(RelayStatus status) => status switch
-    {
-        RelayStatus.Ok => "OK",
-        RelayStatus.ReservationRefused => "RESERVATION_REFUSED",
-        RelayStatus.ResourceLimitExceeded => "RESOURCE_LIMIT_EXCEEDED",
-        RelayStatus.PermissionDenied => "PERMISSION_DENIED",
-        RelayStatus.ConnectionFailed => "CONNECTION_FAILED",
-        RelayStatus.NoReservation => "NO_RESERVATION",
-        RelayStatus.MalformedMessage => "MALFORMED_MESSAGE",
-        RelayStatus.UnexpectedMessage => "UNEXPECTED_MESSAGE",
-        _ => ((int)status).ToString(CultureInfo.InvariantCulture),
     };
 
     public static string Rate(long bytes, TimeSpan elapsed)

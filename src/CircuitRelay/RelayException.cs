@@ -24,13 +24,13 @@ public sealed class RelayException : IOException
     /// <summary>The one place that maps a wire status to an exception message.</summary>
     internal static RelayException FromStatus(RelayStatus status, string operation) => new(status, status switch
     {
-        RelayStatus.ReservationRefused => $"{operation}: the relay refused the reservation (RESERVATION_REFUSED)",
-        RelayStatus.ResourceLimitExceeded => $"{operation}: a resource limit was exceeded (RESOURCE_LIMIT_EXCEEDED)",
-        RelayStatus.PermissionDenied => $"{operation}: permission denied (PERMISSION_DENIED)",
-        RelayStatus.ConnectionFailed => $"{operation}: connection failed (CONNECTION_FAILED)",
-        RelayStatus.NoReservation => $"{operation}: the target has no reservation on the relay (NO_RESERVATION)",
-        RelayStatus.MalformedMessage => $"{operation}: malformed message (MALFORMED_MESSAGE)",
-        RelayStatus.UnexpectedMessage => $"{operation}: unexpected message (UNEXPECTED_MESSAGE)",
-        _ => $"{operation}: failed with status {(int)status}",
-    });
+        RelayStatus.ReservationRefused => $"{operation}: the relay refused the reservation",
+        RelayStatus.ResourceLimitExceeded => $"{operation}: a resource limit was exceeded",
+        RelayStatus.PermissionDenied => $"{operation}: permission denied",
+        RelayStatus.ConnectionFailed => $"{operation}: connection failed",
+        RelayStatus.NoReservation => $"{operation}: the target has no reservation on the relay",
+        RelayStatus.MalformedMessage => $"{operation}: malformed message",
+        RelayStatus.UnexpectedMessage => $"{operation}: unexpected message",
+        _ => $"{operation}: failed",
+    } + $" ({status.ToWireName()})");
 }

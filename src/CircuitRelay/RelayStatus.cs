@@ -30,3 +30,25 @@ public enum RelayStatus
     /// <summary>The message had a type the receiver does not expect here.</summary>
     UnexpectedMessage = 401,
 }
+
+/// <summary>Names of <see cref="RelayStatus"/> values.</summary>
+public static class RelayStatusExtensions
+{
+    /// <summary>
+    /// The status as the spec's <c>Status</c> enum names it (<c>NO_RESERVATION</c>, <c>RESOURCE_LIMIT_EXCEEDED</c>, ...),
+    /// or the number for a value the spec does not define. The one place that names statuses: exception messages,
+    /// metric tags and logs all use it.
+    /// </summary>
+    public static string ToWireName(this RelayStatus status) => status switch
+    {
+        RelayStatus.Ok => "OK",
+        RelayStatus.ReservationRefused => "RESERVATION_REFUSED",
+        RelayStatus.ResourceLimitExceeded => "RESOURCE_LIMIT_EXCEEDED",
+        RelayStatus.PermissionDenied => "PERMISSION_DENIED",
+        RelayStatus.ConnectionFailed => "CONNECTION_FAILED",
+        RelayStatus.NoReservation => "NO_RESERVATION",
+        RelayStatus.MalformedMessage => "MALFORMED_MESSAGE",
+        RelayStatus.UnexpectedMessage => "UNEXPECTED_MESSAGE",
+        _ => ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+}

@@ -41,18 +41,6 @@ internal sealed class RelayMetrics
     public static readonly KeyValuePair<string, object?> ToTarget = new("direction", "to_target");
     public static readonly KeyValuePair<string, object?> ToSource = new("direction", "to_source");
 
-    public static KeyValuePair<string, object?> StatusTag(RelayStatus status) => new("status", StatusName(status));
-
-    public static string StatusName(RelayStatus status) => status switch
-    {
-        RelayStatus.Ok => "ok",
-        RelayStatus.ReservationRefused => "reservation_refused",
-        RelayStatus.ResourceLimitExceeded => "resource_limit_exceeded",
-        RelayStatus.PermissionDenied => "permission_denied",
-        RelayStatus.ConnectionFailed => "connection_failed",
-        RelayStatus.NoReservation => "no_reservation",
-        RelayStatus.MalformedMessage => "malformed_message",
-        RelayStatus.UnexpectedMessage => "unexpected_message",
-        _ => "unknown",
-    };
+    /// <summary>The <c>status</c> tag: the spec's name of the status (<c>NO_RESERVATION</c>, ...).</summary>
+    public static KeyValuePair<string, object?> StatusTag(RelayStatus status) => new("status", status.ToWireName());
 }

@@ -130,6 +130,10 @@ public sealed class MessageCodecTests
             ((int)MessageIO.ToWire(status)).Should().Be((int)status);
         }
 
+        RelayStatus.NoReservation.ToWireName().Should().Be("NO_RESERVATION");
+        RelayStatus.ResourceLimitExceeded.ToWireName().Should().Be("RESOURCE_LIMIT_EXCEEDED");
+        ((RelayStatus)999).ToWireName().Should().Be("999");
+        RelayException.FromStatus(RelayStatus.PermissionDenied, "reserve").Message.Should().Be("reserve: permission denied (PERMISSION_DENIED)");
         MessageIO.FromWire(Status.Unused).Should().BeNull();
         MessageIO.FromWire((Status)999).Should().BeNull();
     }
