@@ -94,7 +94,7 @@ internal static class InboundStop
     internal static async Task RefuseAsync(RelayClient client, ILibp2pStream stream, PeerId relay, PeerId? source, RelayStatus status, string reason)
     {
         RelayLog.StopRefused(client.Logger, relay, source, status, reason);
-        client.Metrics.ClientIncoming.Add(1, RelayMetrics.StatusTag(status));
+        client.Metrics.Incoming.Add(1, RelayMetrics.StatusTag(status));
         try
         {
             using var timeout = new TimeoutScope(client.Options.StopTimeout, client.Time, CancellationToken.None);

@@ -44,7 +44,7 @@ public sealed class RelayClient : IAsyncDisposable
         _host = host;
         Options = options.Clone();
         Logger = loggerFactory.CreateLogger<RelayClient>();
-        Metrics = new RelayMetrics(meterFactory);
+        Metrics = new RelayClientMetrics(meterFactory);
         Time = timeProvider;
     }
 
@@ -67,7 +67,7 @@ public sealed class RelayClient : IAsyncDisposable
 
     internal ILogger Logger { get; }
 
-    internal RelayMetrics Metrics { get; }
+    internal RelayClientMetrics Metrics { get; }
 
     internal TimeProvider Time { get; }
 
@@ -130,7 +130,7 @@ public sealed class RelayClient : IAsyncDisposable
             return previous;
         }
 
-        Metrics.ClientReservations.Add(1);
+        Metrics.Reservations.Add(1);
         RelayLog.Reserved(Logger, relay, grant.Expiry);
         reservation.Schedule();
         return reservation;
@@ -173,11 +173,11 @@ public sealed class RelayClient : IAsyncDisposable
             }
 
             RelayException error = Wrap(ex, "connect");
-            Metrics.ClientOutgoing.Add(1, RelayMetrics.StatusTag(error.Status));
+            Metrics.Outgoing.Add(1, RelayMetrics.StatusTag(error.Status));
             throw error;
         }
 
-        Metrics.ClientOutgoing.Add(1, RelayMetrics.StatusTag(RelayStatus.Ok));
+        Metrics.Outgoing.Add(1, RelayMetrics.StatusTag(RelayStatus.Ok));
         RelayLog.Connected(Logger, relay, target);
         Multiaddr remote = stream.Connection.RemoteAddress.IsRelayed
             ? Multiaddr.CreateCircuit(Multiaddr.Empty, relay, target)
@@ -270,7 +270,7 @@ public sealed class RelayClient : IAsyncDisposable
 
         if (removed)
         {
-            Metrics.ClientReservations.Add(-1);
+            Metrics.Reservations.Add(-1);
         }
     }
 

@@ -147,7 +147,7 @@ public sealed class RelayReservation : IAsyncDisposable
         }
 
         Schedule();
-        _client.Metrics.ClientRenewals.Add(1, new KeyValuePair<string, object?>("outcome", "renewed"));
+        _client.Metrics.Renewals.Add(1, new KeyValuePair<string, object?>("outcome", "renewed"));
         Renewed?.Invoke(this, EventArgs.Empty);
     }
 
@@ -170,7 +170,7 @@ public sealed class RelayReservation : IAsyncDisposable
         {
             _timer.Dispose();
             _client.Forget(this);
-            _client.Metrics.ClientRenewals.Add(1, new KeyValuePair<string, object?>("outcome", "expired"));
+            _client.Metrics.Renewals.Add(1, new KeyValuePair<string, object?>("outcome", "expired"));
             RelayLog.ReservationExpired(_client.Logger, Relay);
             Expired?.Invoke(this, EventArgs.Empty);
         }
@@ -236,7 +236,7 @@ public sealed class RelayReservation : IAsyncDisposable
         }
 
         RelayLog.RenewalFailed(_client.Logger, Relay, error);
-        _client.Metrics.ClientRenewals.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
+        _client.Metrics.Renewals.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
         RenewalFailed?.Invoke(this, new ReservationRenewalFailedEventArgs(error, nextAttempt));
     }
 

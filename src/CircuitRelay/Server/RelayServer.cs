@@ -21,7 +21,7 @@ public sealed partial class RelayServer : IAsyncDisposable
 {
     private readonly ILibp2pHost _host;
     private readonly ILogger _logger;
-    private readonly RelayMetrics _metrics;
+    private readonly RelayServerMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly IDisposable? _optionsSubscription;
     private readonly CancellationTokenSource _shutdown = new();
@@ -65,7 +65,7 @@ public sealed partial class RelayServer : IAsyncDisposable
         _host = host;
         _options = options.Clone();
         _logger = loggerFactory.CreateLogger<RelayServer>();
-        _metrics = new RelayMetrics(meterFactory);
+        _metrics = new RelayServerMetrics(meterFactory);
         _time = timeProvider;
         _reservePeerLimiter = new(timeProvider);
         _reserveIpLimiter = new(timeProvider);

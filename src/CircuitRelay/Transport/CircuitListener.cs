@@ -87,7 +87,7 @@ public sealed class CircuitListener : IAsyncDisposable
             }
 
             pending.Settle(true);
-            _client.Metrics.ClientIncoming.Add(1, Diagnostics.RelayMetrics.StatusTag(RelayStatus.Ok));
+            _client.Metrics.Incoming.Add(1, Diagnostics.RelayMetrics.StatusTag(RelayStatus.Ok));
             Diagnostics.RelayLog.StopAccepted(_client.Logger, Relay, pending.Source);
             return new RelayedConnection(pending.Stream, Relay, pending.Source, pending.Limit, ConnectionDirection.Inbound, pending.RemoteAddress);
         }
