@@ -1,4 +1,4 @@
-namespace CircuitRelay.Tests.Infrastructure;
+namespace CircuitRelay.Testing;
 
 /// <summary>
 /// A clock that only moves when the test says so. Timers fire synchronously inside <see cref="Advance"/>.
