@@ -14,7 +14,7 @@ public sealed class TcpHostTests : IAsyncLifetime
     private const string Echo = "/echo/1.0.0";
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     private readonly List<IAsyncDisposable> _owned = [];
-    private readonly MeterFactory _meters = new();
+    private readonly TestMeterFactory _meters = new();
 
     [Fact]
     public async Task Connect_OverLoopback_EchoesBothWays()
@@ -216,19 +216,5 @@ public sealed class TcpHostTests : IAsyncLifetime
         {
             await stream.DisposeAsync();
         }
-    }
-
-    private sealed class MeterFactory : IMeterFactory
-    {
-        private readonly List<Meter> _meters = [];
-
-        public Meter Create(MeterOptions options)
-        {
-            var meter = new Meter(options);
-            _meters.Add(meter);
-            return meter;
-        }
-
-        public void Dispose() => _meters.ForEach(m => m.Dispose());
     }
 }

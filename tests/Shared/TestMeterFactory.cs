@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 
-namespace CircuitRelay.Tests.Infrastructure;
+namespace CircuitRelay.Testing;
 
 /// <summary>A meter factory for tests; disposing it disposes the meters it made.</summary>
 public sealed class TestMeterFactory : IMeterFactory
