@@ -7,6 +7,9 @@ namespace CircuitRelay.ReferenceHost.Noise;
 /// <summary>The send direction: plaintext to raw frames.</summary>
 internal sealed partial class NoiseSession
 {
+    /// <summary>A segment tail at least this long is sent as a frame of its own rather than copied to join the next segment.</summary>
+    private const int MinDirectFrame = 4096;
+
     private async Task WritePumpAsync()
     {
         PipeReader source = _outbound.Reader;
@@ -24,7 +27,7 @@ internal sealed partial class NoiseSession
                 {
                     while (!buffer.IsEmpty)
                     {
-                        ReadOnlySequence<byte> chunk = buffer.Slice(0, Math.Min(buffer.Length, NoiseFraming.MaxPlaintextLength));
+                        ReadOnlySequence<byte> chunk = NextFramePlaintext(buffer);
                         EncryptFrame(chunk, sink);
                         buffer = buffer.Slice(chunk.End);
                         FlushResult flush = await sink.FlushAsync(token).ConfigureAwait(false);
@@ -63,6 +66,23 @@ internal sealed partial class NoiseSession
             await sink.CompleteAsync(error).ConfigureAwait(false);
             await source.CompleteAsync(error).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The plaintext of the next frame: up to <see cref="NoiseFraming.MaxPlaintextLength"/> bytes, cut at the end of
+    /// the first buffer segment when that segment is large enough to make a frame of its own, so most frames encrypt
+    /// straight from the pipe's memory; only a short tail of a segment is gathered with what follows into one frame.
+    /// </summary>
+    private static ReadOnlySequence<byte> NextFramePlaintext(in ReadOnlySequence<byte> buffer)
+    {
+        long length = Math.Min(buffer.Length, NoiseFraming.MaxPlaintextLength);
+        int first = buffer.FirstSpan.Length;
+        if (first < length && first >= MinDirectFrame)
+        {
+            length = first;
+        }
+
+        return buffer.Slice(0, length);
     }
 
     private void EncryptFrame(in ReadOnlySequence<byte> plaintext, PipeWriter sink)

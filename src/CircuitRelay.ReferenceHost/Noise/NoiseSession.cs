@@ -47,9 +47,13 @@ internal sealed partial class NoiseSession : IDuplexPipe, IAsyncDisposable
     /// <summary>Unread bytes at which a paused session pipe resumes its writer.</summary>
     public const int ResumeThreshold = 128 * 1024;
 
+    /// <summary>Pipe segment size: a whole transport message fits in one, so most frames need no gathering copy.</summary>
+    private const int SegmentSize = 64 * 1024;
+
     private static readonly PipeOptions SessionPipeOptions = new(
         pauseWriterThreshold: PauseThreshold,
         resumeWriterThreshold: ResumeThreshold,
+        minimumSegmentSize: SegmentSize,
         readerScheduler: PipeScheduler.Inline,
         writerScheduler: PipeScheduler.Inline,
         useSynchronizationContext: false);

@@ -10,6 +10,9 @@ namespace CircuitRelay.ReferenceHost.Tcp;
 /// </summary>
 internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
 {
+    /// <summary>Bytes asked of the socket per receive; a multiple of a Noise frame's size cuts fewer frames in two.</summary>
+    private const int ReceiveSize = 256 * 1024;
+
     private static readonly PipeOptions Options = new(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: 64 * 1024, readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false);
     private readonly Socket _socket;
     private readonly Pipe _incoming = new(Options);
@@ -66,10 +69,18 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
         PipeWriter writer = _incoming.Writer;
         try
         {
+            bool drained = true;
             while (true)
             {
-                Memory<byte> memory = writer.GetMemory(64 * 1024);
+                if (drained)
+                {
+                    // Wait for data before taking a buffer, so an idle connection holds none.
+                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None).ConfigureAwait(false);
+                }
+
+                Memory<byte> memory = writer.GetMemory(ReceiveSize);
                 int read = await _socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false);
+                drained = read < memory.Length;
                 if (read == 0)
                 {
                     break;

@@ -26,6 +26,9 @@ namespace CircuitRelay.ReferenceHost.Yamux;
 /// </remarks>
 internal sealed partial class YamuxStream : IDuplexPipe, IAsyncDisposable
 {
+    /// <summary>Segment size of both stream pipes (the default frame payload size).</summary>
+    private const int SegmentSize = 64 * 1024;
+
     private readonly YamuxSession _session;
     private readonly Lock _sync = new();
     private readonly Pipe _receivePipe;
@@ -71,10 +74,12 @@ internal sealed partial class YamuxStream : IDuplexPipe, IAsyncDisposable
         _windowEpoch = session.TimeProvider.GetTimestamp();
 
         // The receive pipe never pushes back on the session's reader: the window bounds what it holds.
-        _receivePipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
+        // Segments as large as a frame keep a frame's payload in one or two pieces for the readers and the framing.
+        _receivePipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: SegmentSize, useSynchronizationContext: false));
         _sendPipe = new Pipe(new PipeOptions(
             pauseWriterThreshold: options.StreamWriteBufferSize,
             resumeWriterThreshold: Math.Max(1, options.StreamWriteBufferSize / 2),
+            minimumSegmentSize: SegmentSize,
             useSynchronizationContext: false));
         _input = new YamuxStreamReader(this, _receivePipe.Reader);
         _output = new YamuxStreamWriter(this, _sendPipe.Writer);
