@@ -213,6 +213,7 @@ internal static class DialCommand
     public static Command Create(Option<string?> identity, Option<bool> verbose)
     {
         var bytes = new Option<long>("--bytes") { Description = "Random bytes to send and check.", DefaultValueFactory = _ => 1024 };
+        var warmup = new Option<long>("--warmup") { Description = "Echo this many bytes first, untimed, on a stream of their own (for benchmarks).", DefaultValueFactory = _ => 0 };
         var timeout = new Option<int>("--timeout") { Description = "Overall timeout in seconds.", DefaultValueFactory = _ => 60 };
         return ClientCommand.Create(
             "dial",
@@ -223,10 +224,16 @@ internal static class DialCommand
             async (parse, node, _, peer, cancellationToken) =>
             {
                 long size = parse.GetValue(bytes);
+                if (parse.GetValue(warmup) is > 0 and long warm)
+                {
+                    await EchoProtocol.RunAsync(node.Host, peer, warm, cancellationToken);
+                }
+
                 TimeSpan elapsed = await EchoProtocol.RunAsync(node.Host, peer, size, cancellationToken);
                 Output.Line($"echo ok {size} bytes in {(long)elapsed.TotalMilliseconds} ms ({CommandHelpers.Rate(size, elapsed)} MiB/s)");
             },
-            bytes);
+            bytes,
+            warmup);
     }
 }
 

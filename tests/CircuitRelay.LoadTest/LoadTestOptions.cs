@@ -9,7 +9,9 @@ internal sealed class LoadTestOptions
         usage: dotnet run -c Release --project tests/CircuitRelay.LoadTest -- [options]
 
           --mib <n>            MiB echoed each way per throughput run (default 64)
-          --runs <n>           runs per throughput scenario; the median is reported (default 3)
+          --runs <n>           rounds; each round runs every scenario once, in turn; medians are reported (default 3)
+          --warmup-mib <n>     MiB each dialer echoes untimed before its timed run, on the same connection
+                               (default: as --mib; 0 = none)
           --circuits <n>       idle circuits opened through the .NET relay for the memory test (default 1000)
           --concurrency <n>    circuits being opened at once in the memory test (default 32)
           --skip-js            skip the scenarios that need the js-libp2p peer (c, d)
@@ -24,6 +26,11 @@ internal sealed class LoadTestOptions
     public int Mib { get; private set; } = 64;
 
     public int Runs { get; private set; } = 3;
+
+    /// <summary>The dialer's untimed warm-up echo in MiB; <see langword="null"/> means the same as <see cref="Mib"/>.</summary>
+    public int? WarmupMib { get; private set; }
+
+    public long WarmupBytes => (WarmupMib ?? Mib) * 1024L * 1024L;
 
     public int Circuits { get; private set; } = 1000;
 
@@ -60,6 +67,9 @@ internal sealed class LoadTestOptions
                     break;
                 case "--runs":
                     options.Runs = Positive(args, ref i, max: 100);
+                    break;
+                case "--warmup-mib":
+                    options.WarmupMib = NonNegative(args, ref i, max: 1024);
                     break;
                 case "--circuits":
                     options.Circuits = Positive(args, ref i, max: 100_000);
@@ -104,6 +114,18 @@ internal sealed class LoadTestOptions
         }
 
         return args[++i];
+    }
+
+    private static int NonNegative(IReadOnlyList<string> args, ref int i, int max)
+    {
+        string name = args[i];
+        string text = Value(args, ref i);
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value > max)
+        {
+            throw new FormatException($"{name} must be an integer from 0 to {max}, got '{text}'");
+        }
+
+        return value;
     }
 
     private static int Positive(IReadOnlyList<string> args, ref int i, int max)

@@ -33,7 +33,7 @@ subcommands:
   relay --port <p> [--duration-limit <s>] [--data-limit <bytes>] [--no-limit] [--via <relay multiaddr>]
   listen --relay <relay multiaddr ending in /p2p/<relay id>>
   listen-direct --port <p>
-  dial <multiaddr> [--bytes <n>]
+  dial <multiaddr> [--bytes <n>] [--warmup <n>]
   ping <multiaddr>
 
 common options:
@@ -168,6 +168,7 @@ function parseCommandLine (argv) {
       relay: { type: 'string' },
       via: { type: 'string' },
       bytes: { type: 'string' },
+      warmup: { type: 'string' },
       'duration-limit': { type: 'string' },
       'data-limit': { type: 'string' },
       'no-limit': { type: 'boolean', default: false },
@@ -553,9 +554,17 @@ async function runDial (values, positionals, signal) {
   }
   const target = multiaddrArgument(positionals[0], 'the dial address', { requirePeer: false })
   const size = integerOption(values, 'bytes', { fallback: 1024, max: 1024 * 1024 * 1024 })
+  const warmup = integerOption(values, 'warmup', { fallback: 0, max: 1024 * 1024 * 1024 })
   const payload = randomPayload(size)
 
   const libp2p = await startNode({ relayTransport: true, signal })
+  if (warmup > 0) {
+    // Untimed: the same echo on a stream of its own first, so the timed one runs on warmed-up code.
+    const warmStream = await libp2p.dialProtocol(target, ECHO_PROTOCOL, { signal, runOnLimitedConnection: true })
+    const warmConn = libp2p.getConnections().find((c) => c.streams.includes(warmStream))
+    await echoRoundTrip(warmStream, warmConn, randomPayload(warmup), signal)
+    log(`warm-up: ${warmup} bytes echoed`)
+  }
   const stream = await libp2p.dialProtocol(target, ECHO_PROTOCOL, { signal, runOnLimitedConnection: true })
   const conn = libp2p.getConnections().find((c) => c.streams.includes(stream))
   log(`echo stream open over ${conn?.remoteAddr ?? '?'} limits=${formatLimits(conn?.limits)}`)
