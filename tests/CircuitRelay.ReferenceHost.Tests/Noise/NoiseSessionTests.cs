@@ -117,6 +117,34 @@ public sealed class NoiseSessionTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(60_000, 65_536, new[] { 60_000, 65_519, 17 })] // a long segment tail is a frame of its own, not copied
+    [InlineData(66_000, 65_536, new[] { 65_519, 65_519, 498 })] // a short tail (481 bytes) is gathered into a full frame
+    public async Task Session_WriteSpanningTwoBufferSegments_FramesFollowTheSegments(int first, int second, int[] expectedPlaintexts)
+    {
+        await using var wire = new WireTap();
+        (NoiseSession a, NoiseSession b) = await NoiseTestSupport.HandshakeAsync(wire.Initiator, wire.Responder, _identities.Ed25519(), _identities.Ed25519());
+        await using (a)
+        await using (b)
+        {
+            int handshake = (int)wire.ToResponder.Forwarded;
+            byte[] data = NoiseTestSupport.RandomBytes(first + second, seed: 33);
+
+            // Two GetSpan calls whose second does not fit the first segment's free space: one flush, two segments.
+            data.AsSpan(0, first).CopyTo(a.Output.GetSpan(first));
+            a.Output.Advance(first);
+            data.AsSpan(first).CopyTo(a.Output.GetSpan(second));
+            a.Output.Advance(second);
+            await a.Output.FlushAsync();
+            await a.Output.CompleteAsync();
+
+            (await b.Input.ReadToEndAsync().Within()).Should().Equal(data);
+            await wire.ToResponder.Pump.Within();
+            List<byte[]> frames = NoiseTestSupport.ParseFrames(wire.ToResponder.Recorded().AsSpan(handshake));
+            frames.Select(f => f.Length - 16).Should().Equal(expectedPlaintexts);
+        }
+    }
+
     [Fact]
     public async Task Session_TamperedCiphertext_ReaderGetsInvalidData()
     {
