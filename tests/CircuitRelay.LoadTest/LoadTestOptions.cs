@@ -15,6 +15,7 @@ internal sealed class LoadTestOptions
           --circuits <n>       idle circuits opened through the .NET relay for the memory test (default 1000)
           --concurrency <n>    circuits being opened at once in the memory test (default 32)
           --skip-js            skip the scenarios that need the js-libp2p peer (c, d)
+          --skip-pinned        skip a' and b' (a and b with the ends pinned to CPU 0 and the relay to CPU 1)
           --skip-throughput    skip part 1 (throughput)
           --skip-memory        skip part 2 (relay memory)
           --enforce-targets    exit with code 3 when a throughput target (b >= 0.5 a, b >= 10 d) is missed
@@ -39,6 +40,8 @@ internal sealed class LoadTestOptions
     public bool SkipJs { get; private set; }
 
     public bool SkipThroughput { get; private set; }
+
+    public bool SkipPinned { get; private set; }
 
     public bool SkipMemory { get; private set; }
 
@@ -85,6 +88,9 @@ internal sealed class LoadTestOptions
                     break;
                 case "--skip-js":
                     options.SkipJs = true;
+                    break;
+                case "--skip-pinned":
+                    options.SkipPinned = true;
                     break;
                 case "--skip-throughput":
                     options.SkipThroughput = true;

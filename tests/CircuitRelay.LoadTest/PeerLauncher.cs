@@ -18,13 +18,32 @@ internal sealed class PeerLauncher
     private readonly string _nodeDll;
     private readonly string? _jsDirectory;
     private readonly TimeSpan _stepTimeout;
+    private readonly string? _taskset;
+    private readonly int? _cpu;
 
-    private PeerLauncher(string dotnet, string nodeDll, string? jsDirectory, TimeSpan stepTimeout)
+    private PeerLauncher(string dotnet, string nodeDll, string? jsDirectory, TimeSpan stepTimeout, string? taskset, int? cpu)
     {
         _dotnet = dotnet;
         _nodeDll = nodeDll;
         _jsDirectory = jsDirectory;
         _stepTimeout = stepTimeout;
+        _taskset = taskset;
+        _cpu = cpu;
+    }
+
+    /// <summary>Whether <see cref="OnCpu"/> can pin processes: <c>taskset</c> is installed and there are at least 2 CPUs.</summary>
+    public bool CanPin => _taskset is not null && Environment.ProcessorCount >= 2;
+
+    /// <summary>A launcher whose processes run only on CPU <paramref name="cpu"/> (<c>taskset -c</c>, inherited by every thread).</summary>
+    /// <exception cref="InvalidOperationException"><see cref="CanPin"/> is false.</exception>
+    public PeerLauncher OnCpu(int cpu)
+    {
+        if (!CanPin)
+        {
+            throw new InvalidOperationException("Pinning needs taskset and at least 2 CPUs.");
+        }
+
+        return new PeerLauncher(_dotnet, _nodeDll, _jsDirectory, _stepTimeout, _taskset, cpu);
     }
 
     /// <summary>The <c>dotnet</c> host that runs the .NET peers.</summary>
@@ -61,18 +80,38 @@ internal sealed class PeerLauncher
             }
         }
 
-        return new PeerLauncher(FindDotnetHost(), nodeDll, js, options.StepTimeout);
+        return new PeerLauncher(FindDotnetHost(), nodeDll, js, options.StepTimeout, FindOnPath("taskset"), cpu: null);
     }
 
     /// <summary>Starts a .NET node CLI subcommand.</summary>
     public ChildProcess StartDotnet(string name, params string[] arguments)
-        => ChildProcess.Start(name, _dotnet, [_nodeDll, .. arguments]);
+        => Start(name, _dotnet, [_nodeDll, .. arguments]);
 
     /// <summary>Starts a js peer subcommand (<c>node --import ./polyfill.mjs peer.mjs …</c>).</summary>
     public ChildProcess StartJs(string name, params string[] arguments)
     {
         string directory = _jsDirectory ?? throw new InvalidOperationException("The js peer was skipped.");
-        return ChildProcess.Start(name, "node", ["--import", "./polyfill.mjs", "peer.mjs", .. arguments], directory);
+        return Start(name, "node", ["--import", "./polyfill.mjs", "peer.mjs", .. arguments], directory);
+    }
+
+    // taskset execs the program, so the child's pid is the program's own.
+    private ChildProcess Start(string name, string program, string[] arguments, string? workingDirectory = null)
+        => _cpu is { } cpu
+            ? ChildProcess.Start($"{name} (CPU {cpu})", _taskset!, ["-c", cpu.ToString(System.Globalization.CultureInfo.InvariantCulture), program, .. arguments], workingDirectory)
+            : ChildProcess.Start(name, program, arguments, workingDirectory);
+
+    private static string? FindOnPath(string program)
+    {
+        foreach (string directory in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            string candidate = Path.Combine(directory, program);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Starts this load test in its relay-host mode (see <see cref="RelayHostMode"/>).</summary>

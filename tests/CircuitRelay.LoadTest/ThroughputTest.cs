@@ -21,12 +21,14 @@ internal sealed record ScenarioServers(string Target, RunningPeer? Relay);
 /// <param name="NeedsJs">Whether any of its peers is the js peer.</param>
 /// <param name="Dialer">Who dials.</param>
 /// <param name="SetupAsync">Starts the servers (adding each to the list as soon as it runs).</param>
+/// <param name="DialerCpu">The CPU the dialer is pinned to, or <see langword="null"/> to let it run anywhere.</param>
 internal sealed record ThroughputScenario(
     string Key,
     string Title,
     bool NeedsJs,
     DialerKind Dialer,
-    Func<List<RunningPeer>, CancellationToken, Task<ScenarioServers>> SetupAsync);
+    Func<List<RunningPeer>, CancellationToken, Task<ScenarioServers>> SetupAsync,
+    int? DialerCpu = null);
 
 /// <summary>One timed run: MiB/s, and the relay's CPU seconds during it (when the scenario has a relay).</summary>
 internal readonly record struct RunResult(double MibPerSecond, double? RelayCpuSeconds);
@@ -65,6 +67,12 @@ internal sealed partial class ThroughputTest(PeerLauncher launcher, LoadTestOpti
                 if (scenario.NeedsJs && options.SkipJs)
                 {
                     errors[scenario.Key] = "skipped (--skip-js)";
+                    continue;
+                }
+
+                if (scenario.DialerCpu is not null && (options.SkipPinned || !launcher.CanPin))
+                {
+                    errors[scenario.Key] = options.SkipPinned ? "skipped (--skip-pinned)" : "skipped (needs taskset and 2 CPUs)";
                     continue;
                 }
 
@@ -159,6 +167,8 @@ internal sealed partial class ThroughputTest(PeerLauncher launcher, LoadTestOpti
         Ratio("b/a, median of the per-round ratios", PairedRatio(Find("b"), Find("a")), 1, null);
         Ratio("b/c (.NET relay vs js relay, .NET ends)", b, c, null);
         met &= Ratio("b/d (.NET stack vs js stack, relayed)", b, d, 10);
+        Ratio("b'/a' (ends share CPU 0, the relay has CPU 1)", Find("b'")?.Median, Find("a'")?.Median, null);
+        Ratio("b'/a', median of the per-round ratios", PairedRatio(Find("b'"), Find("a'")), 1, null);
 
         output.WriteLine();
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Crypto ceiling on this machine: ChaCha20-Poly1305 runs at {ceiling.MibPerSecondPerCore:F0} MiB/s on one core (65519-byte Noise messages, encrypt and decrypt alike)."));
@@ -222,6 +232,19 @@ internal sealed partial class ThroughputTest(PeerLauncher launcher, LoadTestOpti
             RunningPeer listener = Add(servers, await launcher.StartJsRelayedListenerAsync("js listener", relay.Address, token));
             return new ScenarioServers(listener.Address, relay);
         });
+
+        // a and b again with a CPU each for the ends and for the relay, as when the relay is a machine of its own.
+        yield return new ThroughputScenario("a'", ".NET dialer → .NET listener, direct; both on CPU 0", false, DialerKind.Dotnet, async (servers, token) =>
+        {
+            RunningPeer listener = Add(servers, await launcher.OnCpu(0).StartDotnetDirectListenerAsync(".NET listener", token));
+            return new ScenarioServers(listener.Address, null);
+        }, DialerCpu: 0);
+        yield return new ThroughputScenario("b'", ".NET dialer → .NET relay → .NET listener; ends on CPU 0, relay on CPU 1", false, DialerKind.Dotnet, async (servers, token) =>
+        {
+            RunningPeer relay = Add(servers, await launcher.OnCpu(1).StartDotnetRelayAsync(".NET relay", relayCaps, token));
+            RunningPeer listener = Add(servers, await launcher.OnCpu(0).StartDotnetRelayedListenerAsync(".NET listener", relay.Address, token));
+            return new ScenarioServers(listener.Address, relay);
+        }, DialerCpu: 0);
     }
 
     private static RunningPeer Add(List<RunningPeer> servers, RunningPeer peer)
@@ -260,9 +283,10 @@ internal sealed partial class ThroughputTest(PeerLauncher launcher, LoadTestOpti
     {
         string timeout = ((int)options.StepTimeout.TotalSeconds).ToString(CultureInfo.InvariantCulture);
         string[] arguments = ["dial", scenario.Running.Target, "--bytes", bytes.ToString(CultureInfo.InvariantCulture), "--warmup", warmupBytes.ToString(CultureInfo.InvariantCulture), "--timeout", timeout];
+        PeerLauncher dialer = scenario.Scenario.DialerCpu is { } cpu ? launcher.OnCpu(cpu) : launcher;
         await using ChildProcess dial = scenario.Scenario.Dialer == DialerKind.Dotnet
-            ? launcher.StartDotnet(".NET dial", arguments)
-            : launcher.StartJs("js dial", arguments);
+            ? dialer.StartDotnet(".NET dial", arguments)
+            : dialer.StartJs("js dial", arguments);
 
         // The dialer enforces --timeout itself; our bound is a little longer so its own error line wins.
         string line = await dial.WaitForLineAsync("echo ok ", options.StepTimeout + TimeSpan.FromSeconds(30), cancellationToken);
