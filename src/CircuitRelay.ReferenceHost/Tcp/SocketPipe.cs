@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 
@@ -10,19 +11,35 @@ namespace CircuitRelay.ReferenceHost.Tcp;
 /// </summary>
 internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
 {
-    /// <summary>Bytes asked of the socket per receive; a multiple of a Noise frame's size cuts fewer frames in two.</summary>
-    private const int ReceiveSize = 256 * 1024;
+    /// <summary>
+    /// Size of a receive buffer segment: bulk data arrives up to a quarter MiB per receive, so fewer Noise frames
+    /// (64 KiB each) straddle two segments and need a gathering copy.
+    /// </summary>
+    internal const int SegmentSize = 256 * 1024;
 
-    private static readonly PipeOptions Options = new(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: 64 * 1024, readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false);
+    /// <summary>
+    /// A receive goes into what is left of the current segment while at least this much is free. A new segment is
+    /// taken only when less is left, so a peer that trickles bytes one by one costs its bytes, not a segment each.
+    /// </summary>
+    internal const int MinReceiveSize = 4 * 1024;
+
     private readonly Socket _socket;
-    private readonly Pipe _incoming = new(Options);
-    private readonly Pipe _outgoing = new(Options);
+    private readonly Pipe _incoming;
+    private readonly Pipe _outgoing;
     private readonly Task _receive;
     private readonly Task _send;
     private int _aborted;
 
     public SocketPipe(Socket socket)
+        : this(socket, pool: null)
     {
+    }
+
+    /// <summary>Creates the pipe with buffers from <paramref name="pool"/> (tests count what it hands out).</summary>
+    internal SocketPipe(Socket socket, MemoryPool<byte>? pool)
+    {
+        _incoming = new Pipe(new PipeOptions(pool, PipeScheduler.Inline, PipeScheduler.Inline, pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: SegmentSize, useSynchronizationContext: false));
+        _outgoing = new Pipe(new PipeOptions(pool, PipeScheduler.Inline, PipeScheduler.Inline, pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: 64 * 1024, useSynchronizationContext: false));
         _socket = socket;
         _socket.NoDelay = true;
         _receive = ReceiveAsync();
@@ -78,7 +95,7 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
                     await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None).ConfigureAwait(false);
                 }
 
-                Memory<byte> memory = writer.GetMemory(ReceiveSize);
+                Memory<byte> memory = writer.GetMemory(MinReceiveSize);
                 int read = await _socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false);
                 drained = read < memory.Length;
                 if (read == 0)

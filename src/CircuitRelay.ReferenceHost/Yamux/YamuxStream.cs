@@ -26,7 +26,8 @@ namespace CircuitRelay.ReferenceHost.Yamux;
 /// </remarks>
 internal sealed partial class YamuxStream : IDuplexPipe, IAsyncDisposable
 {
-    /// <summary>Segment size of both stream pipes (the default frame payload size).</summary>
+    /// <summary>The largest segment of the stream pipes (the default frame payload size): the send pipe's size, and the
+    /// receive pipe's for a large frame.</summary>
     private const int SegmentSize = 64 * 1024;
 
     private readonly YamuxSession _session;
@@ -73,9 +74,9 @@ internal sealed partial class YamuxStream : IDuplexPipe, IAsyncDisposable
         _receiveWindow = YamuxOptions.DefaultStreamWindow;
         _windowEpoch = session.TimeProvider.GetTimestamp();
 
-        // The receive pipe never pushes back on the session's reader: the window bounds what it holds.
-        // Segments as large as a frame keep a frame's payload in one or two pieces for the readers and the framing.
-        _receivePipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: SegmentSize, useSynchronizationContext: false));
+        // The receive pipe never pushes back on the session's reader: the window bounds what it holds. Its segments
+        // are sized by the data (OnData), so a large frame lands in one piece and a stray byte does not hold 64 KiB.
+        _receivePipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
         _sendPipe = new Pipe(new PipeOptions(
             pauseWriterThreshold: options.StreamWriteBufferSize,
             resumeWriterThreshold: Math.Max(1, options.StreamWriteBufferSize / 2),
@@ -257,9 +258,19 @@ internal sealed partial class YamuxStream : IDuplexPipe, IAsyncDisposable
             if (!_receiveCompleted)
             {
                 PipeWriter writer = _receivePipe.Writer;
+                long left = chunk.Length;
                 foreach (ReadOnlyMemory<byte> segment in chunk)
                 {
-                    writer.Write(segment.Span);
+                    ReadOnlySpan<byte> source = segment.Span;
+                    while (!source.IsEmpty)
+                    {
+                        Span<byte> destination = writer.GetSpan((int)Math.Min(left, SegmentSize));
+                        int count = Math.Min(destination.Length, source.Length);
+                        source[..count].CopyTo(destination);
+                        writer.Advance(count);
+                        source = source[count..];
+                        left -= count;
+                    }
                 }
 
                 // pauseWriterThreshold is 0, so the flush never waits and has completed on return.
