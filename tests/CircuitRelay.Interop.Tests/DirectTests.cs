@@ -10,13 +10,13 @@ public sealed class DirectTests(ITestOutputHelper output)
     [Theory]
     [InlineData(Impl.Js, Impl.Dotnet)]
     [InlineData(Impl.Dotnet, Impl.Js)]
-    public async Task DirectEcho_OneMiB_ReturnsEveryByte(Impl listener, Impl dialer)
+    public async Task DirectEcho_SixteenMiB_ReturnsEveryByte(Impl listener, Impl dialer)
     {
         await using var server = await Peers.StartDirectListenerAsync(listener, output);
 
-        var run = await Peers.DialAsync(dialer, server.Address, Sizes.OneMiB, output);
+        var run = await Peers.DialAsync(dialer, server.Address, Sizes.SixteenMiB, output);
 
-        run.ShouldSucceedWith("echo ok").Should().StartWith($"{Sizes.OneMiB} bytes ");
+        run.ShouldSucceedWith("echo ok").Should().StartWith($"{Sizes.SixteenMiB} bytes ");
     }
 
     [Theory]

@@ -29,14 +29,14 @@ public sealed class RelayMatrixTests(ITestOutputHelper output, SharedRelays rela
 
     [Theory]
     [MemberData(nameof(Roles))]
-    public async Task CircuitEcho_UnlimitedRelay_ReturnsOneMiBExactly(Impl relay, Impl listener, Impl dialer)
+    public async Task CircuitEcho_UnlimitedRelay_ReturnsSixteenMiBExactly(Impl relay, Impl listener, Impl dialer)
     {
         var relayPeer = await relays.GetAsync(relay);
         await using var listenerPeer = await Peers.StartRelayedListenerAsync(listener, relayPeer.Address, output);
         listenerPeer.Address.Should().Contain("/p2p-circuit/p2p/" + listenerPeer.PeerId);
 
-        var run = await Peers.DialAsync(dialer, listenerPeer.Address, Sizes.OneMiB, output);
+        var run = await Peers.DialAsync(dialer, listenerPeer.Address, Sizes.SixteenMiB, output);
 
-        run.ShouldSucceedWith("echo ok").Should().StartWith($"{Sizes.OneMiB} bytes ");
+        run.ShouldSucceedWith("echo ok").Should().StartWith($"{Sizes.SixteenMiB} bytes ");
     }
 }

@@ -21,6 +21,9 @@ import { createLibp2p } from 'libp2p'
 const ECHO_PROTOCOL = '/echo/1.0.0'
 const LOOPBACK = '127.0.0.1'
 const SEND_CHUNK = 64 * 1024
+// At most this much sent and not yet echoed back: the echo server holds what it cannot send back yet, and a
+// js-libp2p stream resets once 4 MiB wait unread (its yamux window may have grown past that). See docs/interop.md.
+const MAX_UNECHOED = 2 * 1024 * 1024
 const STOP_TIMEOUT_MS = 5_000
 
 const EXIT_OK = 0
@@ -361,11 +364,30 @@ function serveEcho (stream, connection) {
 
 /** Sends `payload`, half-closes, and resolves once the exact same bytes came back. */
 async function echoRoundTrip (stream, connection, payload, signal) {
-  const received = receiveEcho(stream, connection, payload, signal)
+  let echoed = 0
+  let progress = Promise.withResolvers()
+  const onProgress = (total) => {
+    echoed = total
+    progress.resolve()
+    progress = Promise.withResolvers()
+  }
+  const received = receiveEcho(stream, connection, payload, signal, onProgress)
+  // If the echo fails, the sender must not wait for echoed bytes forever.
+  let failed = false
+  received.catch(() => {
+    failed = true
+    progress.resolve()
+  })
   const sent = (async () => {
     for (let offset = 0; offset < payload.byteLength; offset += SEND_CHUNK) {
       signal.throwIfAborted()
       const chunk = payload.subarray(offset, Math.min(payload.byteLength, offset + SEND_CHUNK))
+      while (!failed && offset + chunk.byteLength - echoed > MAX_UNECHOED) {
+        await progress.promise
+      }
+      if (failed) {
+        return
+      }
       if (!stream.send(chunk)) {
         await stream.onDrain({ signal })
       }
@@ -375,7 +397,7 @@ async function echoRoundTrip (stream, connection, payload, signal) {
   await Promise.all([sent, received])
 }
 
-function receiveEcho (stream, connection, expected, signal) {
+function receiveEcho (stream, connection, expected, signal, onProgress) {
   const total = expected.byteLength
   return new Promise((resolve, reject) => {
     let offset = 0
@@ -415,6 +437,7 @@ function receiveEcho (stream, connection, expected, signal) {
         return
       }
       offset += buf.byteLength
+      onProgress(offset)
     })
     stream.addEventListener('end', () => {
       // A relay that kills the circuit can surface here as a plain end of stream.
