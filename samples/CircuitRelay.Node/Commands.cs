@@ -73,9 +73,14 @@ internal static class RelayCommand
         var connectRate = new Option<int>("--connect-rate-per-peer") { Description = "Connect requests per peer per minute; 0 = unlimited.", DefaultValueFactory = _ => 15 };
         var reserveRateIp = new Option<int>("--reservation-rate-per-ip") { Description = "Reservation requests per IP address per minute; 0 = unlimited.", DefaultValueFactory = _ => 60 };
         var connectRateIp = new Option<int>("--connect-rate-per-ip") { Description = "Connect requests per IP address per minute; 0 = unlimited.", DefaultValueFactory = _ => 60 };
+        var streamWindow = new Option<int>("--max-stream-window")
+        {
+            Description = "Largest Yamux receive window of a stream in bytes (at least 262144): the most a circuit whose receiver stalls makes the relay hold per direction.",
+            DefaultValueFactory = _ => 1024 * 1024,
+        };
         var command = new Command("relay", "Run a Circuit Relay v2 relay.")
         {
-            listen, via, ttl, maxReservations, perIp, perAsn, maxCircuits, perPeer, duration, data, bandwidth, burst, reserveRate, connectRate, reserveRateIp, connectRateIp,
+            listen, via, ttl, maxReservations, perIp, perAsn, maxCircuits, perPeer, duration, data, bandwidth, burst, reserveRate, connectRate, reserveRateIp, connectRateIp, streamWindow,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -99,7 +104,12 @@ internal static class RelayCommand
             try
             {
                 options.Validate();
-                await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), parse.GetValue(listen) ?? [], parse.GetValue(verbose), cancellationToken);
+                if (parse.GetValue(streamWindow) < 256 * 1024)
+                {
+                    throw new ArgumentException("--max-stream-window must be at least 262144 bytes (256 KiB, the Yamux default).");
+                }
+
+                await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), parse.GetValue(listen) ?? [], parse.GetValue(verbose), cancellationToken, parse.GetValue(streamWindow));
                 RelayServer relay = node.Own(new RelayServer(node.Host, options, node.LoggerFactory, node.Meters, TimeProvider.System));
                 relay.Start();
                 foreach (Multiaddr address in node.Host.ListenAddresses)

@@ -187,7 +187,8 @@ public sealed partial class Libp2pHost
         {
             TimeProvider = _time,
             KeepAliveInterval = _options.KeepAliveInterval,
-            InitialStreamWindowSize = 4 * 1024 * 1024,
+            InitialStreamWindowSize = _options.StreamReceiveWindow,
+            MaxStreamWindowSize = _options.MaxStreamReceiveWindow,
         });
         string id = "c" + Interlocked.Increment(ref _nextConnectionId).ToString(CultureInfo.InvariantCulture);
         var info = new ConnectionInfo(id, noise.RemotePeer, remote, initiator ? ConnectionDirection.Outbound : ConnectionDirection.Inbound)

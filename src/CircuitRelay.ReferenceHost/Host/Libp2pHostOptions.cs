@@ -21,9 +21,32 @@ public sealed class Libp2pHostOptions
     /// <summary>Interval of Yamux keep-alive pings; null disables them. Default 30 seconds.</summary>
     public TimeSpan? KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The receive window a new Yamux stream grants its peer, in bytes: how much the peer may send before this side
+    /// reads. At least 256 KiB (the Yamux default). Default 4 MiB, so a fast transfer does not wait for window updates.
+    /// </summary>
+    public int StreamReceiveWindow { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// The largest a stream's receive window grows to while its reader keeps up, in bytes: the most a peer can make
+    /// this host buffer per stream. A relay holds up to this much per direction of a circuit whose receiver stalls.
+    /// At least <see cref="StreamReceiveWindow"/>. Default 16 MiB (as go-yamux).
+    /// </summary>
+    public int MaxStreamReceiveWindow { get; set; } = 16 * 1024 * 1024;
+
     /// <summary>Throws <see cref="ArgumentException"/> when an option is invalid.</summary>
     public void Validate()
     {
+        if (StreamReceiveWindow < 256 * 1024)
+        {
+            throw new ArgumentException($"StreamReceiveWindow is {StreamReceiveWindow} bytes; it must be at least 262144 (256 KiB, the Yamux default).", nameof(StreamReceiveWindow));
+        }
+
+        if (MaxStreamReceiveWindow < StreamReceiveWindow)
+        {
+            throw new ArgumentException($"MaxStreamReceiveWindow ({MaxStreamReceiveWindow}) is smaller than StreamReceiveWindow ({StreamReceiveWindow}).", nameof(MaxStreamReceiveWindow));
+        }
+
         foreach (string address in ListenAddresses)
         {
             Multiaddr parsed = Multiaddr.Parse(address);

@@ -1,8 +1,10 @@
 using System.Diagnostics.Metrics;
+using System.IO.Pipelines;
 using System.Security.Cryptography;
 using CircuitRelay.Client;
 using CircuitRelay.Crypto;
 using CircuitRelay.Hosting;
+using CircuitRelay.ReferenceHost.Yamux;
 using CircuitRelay.Server;
 using CircuitRelay.Transport;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -114,6 +116,89 @@ public sealed class TcpHostTests : IAsyncLifetime
         (await ReadUntilClosedAsync(socket).WaitAsync(Timeout)).Should().BeTrue();
     }
 
+    [Fact]
+    public async Task MaxStreamReceiveWindow_HandlerDoesNotRead_PeerStopsAtTheWindow()
+    {
+        const int window = 512 * 1024;
+        Libp2pHost sender = await StartAsync();
+        Libp2pHost receiver = await StartAsync(configure: o =>
+        {
+            o.StreamReceiveWindow = window;
+            o.MaxStreamReceiveWindow = window;
+        });
+        var held = new TaskCompletionSource<ILibp2pStream>(TaskCreationOptions.RunContinuationsAsynchronously);
+        receiver.SetStreamHandler(Echo, (stream, _) =>
+        {
+            held.TrySetResult(stream);
+            return Task.CompletedTask;
+        });
+
+        await sender.ConnectAsync(receiver.ListenAddresses[0].WithPeerId(receiver.Identity.PeerId)).WaitAsync(Timeout);
+        ILibp2pStream outbound = await sender.OpenStreamAsync(receiver.Identity.PeerId, Echo).AsTask().WaitAsync(Timeout);
+        byte[] payload = RandomNumberGenerator.GetBytes(2 * window);
+        Task write = Task.Run(async () =>
+        {
+            await outbound.Output.WriteAsync(payload);
+            await outbound.Output.CompleteAsync();
+        });
+        ILibp2pStream inbound = await held.Task.WaitAsync(Timeout);
+
+        // Look at what arrives without consuming it, until (nearly) the whole window is there.
+        using var received = new MemoryStream();
+        while (true)
+        {
+            ReadResult peek = await inbound.Input.ReadAsync().AsTask().WaitAsync(Timeout);
+            peek.Buffer.Length.Should().BeLessThanOrEqualTo(window);
+            if (peek.Buffer.Length < window - 1024)
+            {
+                inbound.Input.AdvanceTo(peek.Buffer.Start, peek.Buffer.End);
+                continue;
+            }
+
+            // The sender has used up the window the receiver granted and waits; with the default 4 MiB it would not.
+            ((YamuxLibp2pStream)outbound).Stream.SendWindow.Should().BeLessThan(1024);
+            write.IsCompleted.Should().BeFalse();
+            foreach (ReadOnlyMemory<byte> segment in peek.Buffer)
+            {
+                received.Write(segment.Span);
+            }
+
+            inbound.Input.AdvanceTo(peek.Buffer.End);
+            break;
+        }
+
+        // Reading releases it: everything arrives.
+        while (true)
+        {
+            ReadResult result = await inbound.Input.ReadAsync().AsTask().WaitAsync(Timeout);
+            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+            {
+                received.Write(segment.Span);
+            }
+
+            inbound.Input.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                break;
+            }
+        }
+
+        await write.WaitAsync(Timeout);
+        received.ToArray().Should().Equal(payload);
+    }
+
+    [Theory]
+    [InlineData(128 * 1024, 16 * 1024 * 1024)]
+    [InlineData(4 * 1024 * 1024, 1024 * 1024)]
+    public void Validate_StreamWindowsOutOfRange_Throws(int window, int maxWindow)
+    {
+        var options = new Libp2pHostOptions { StreamReceiveWindow = window, MaxStreamReceiveWindow = maxWindow };
+
+        Action act = options.Validate;
+
+        act.Should().Throw<ArgumentException>().WithMessage("*StreamReceiveWindow*");
+    }
+
     private static async Task<bool> ReadUntilClosedAsync(System.Net.Sockets.Socket socket)
     {
         var buffer = new byte[4096];
@@ -143,10 +228,11 @@ public sealed class TcpHostTests : IAsyncLifetime
         _meters.Dispose();
     }
 
-    private async Task<Libp2pHost> StartAsync(TimeSpan? handshakeTimeout = null)
+    private async Task<Libp2pHost> StartAsync(TimeSpan? handshakeTimeout = null, Action<Libp2pHostOptions>? configure = null)
     {
         var options = new Libp2pHostOptions { HandshakeTimeout = handshakeTimeout ?? TimeSpan.FromSeconds(10) };
         options.ListenAddresses.Add("/ip4/127.0.0.1/tcp/0");
+        configure?.Invoke(options);
         Libp2pHost host = await Libp2pHost.StartAsync(KeyIdentity.Generate(), options, NullLoggerFactory.Instance);
         _owned.Add(host);
         return host;
