@@ -78,9 +78,14 @@ internal static class RelayCommand
             Description = "Largest Yamux receive window of a stream in bytes (at least 262144): the most a circuit whose receiver stalls makes the relay hold per direction.",
             DefaultValueFactory = _ => 1024 * 1024,
         };
+        var maxInbound = new Option<int>("--max-inbound-connections")
+        {
+            Description = "Inbound TCP connections open or upgrading at once; one more is reset when accepted.",
+            DefaultValueFactory = _ => 1024,
+        };
         var command = new Command("relay", "Run a Circuit Relay v2 relay.")
         {
-            listen, via, ttl, maxReservations, perIp, perAsn, maxCircuits, perPeer, duration, data, bandwidth, burst, reserveRate, connectRate, reserveRateIp, connectRateIp, streamWindow,
+            listen, via, ttl, maxReservations, perIp, perAsn, maxCircuits, perPeer, duration, data, bandwidth, burst, reserveRate, connectRate, reserveRateIp, connectRateIp, streamWindow, maxInbound,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -109,7 +114,18 @@ internal static class RelayCommand
                     throw new ArgumentException("--max-stream-window must be at least 262144 bytes (256 KiB, the Yamux default).");
                 }
 
-                await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), parse.GetValue(listen) ?? [], parse.GetValue(verbose), cancellationToken, parse.GetValue(streamWindow));
+                if (parse.GetValue(maxInbound) < 1)
+                {
+                    throw new ArgumentException("--max-inbound-connections must be at least 1.");
+                }
+
+                int window = parse.GetValue(streamWindow);
+                await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), parse.GetValue(listen) ?? [], parse.GetValue(verbose), cancellationToken, host =>
+                {
+                    host.MaxStreamReceiveWindow = window;
+                    host.StreamReceiveWindow = Math.Min(host.StreamReceiveWindow, window);
+                    host.MaxInboundConnections = parse.GetValue(maxInbound);
+                });
                 RelayServer relay = node.Own(new RelayServer(node.Host, options, node.LoggerFactory, node.Meters, TimeProvider.System));
                 relay.Start();
                 foreach (Multiaddr address in node.Host.ListenAddresses)

@@ -34,8 +34,8 @@ internal sealed class NodeRuntime : IAsyncDisposable
 
     public PeerId Id => Host.Identity.PeerId;
 
-    /// <param name="maxStreamWindow">The largest Yamux receive window of a stream (<see cref="Libp2pHostOptions.MaxStreamReceiveWindow"/>); null = the host's default.</param>
-    public static async Task<NodeRuntime> StartAsync(string? identityPath, IEnumerable<string> listen, bool verbose, CancellationToken cancellationToken, int? maxStreamWindow = null)
+    /// <param name="configure">Adjusts the host's options (listen addresses are already in them).</param>
+    public static async Task<NodeRuntime> StartAsync(string? identityPath, IEnumerable<string> listen, bool verbose, CancellationToken cancellationToken, Action<Libp2pHostOptions>? configure = null)
     {
         ILoggerFactory loggerFactory = Microsoft.Extensions.Logging.LoggerFactory.Create(builder =>
         {
@@ -50,16 +50,12 @@ internal sealed class NodeRuntime : IAsyncDisposable
         });
         KeyIdentity identity = LoadOrCreateIdentity(identityPath);
         var options = new Libp2pHostOptions();
-        if (maxStreamWindow is { } window)
-        {
-            options.MaxStreamReceiveWindow = window;
-            options.StreamReceiveWindow = Math.Min(options.StreamReceiveWindow, window);
-        }
-
         foreach (string address in listen)
         {
             options.ListenAddresses.Add(address);
         }
+
+        configure?.Invoke(options);
 
         Libp2pHost host = await Libp2pHost.StartAsync(identity, options, loggerFactory, TimeProvider.System, cancellationToken);
         var meters = new NodeMeterFactory();

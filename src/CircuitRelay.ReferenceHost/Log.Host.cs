@@ -25,4 +25,7 @@ internal static partial class Log
 
     [LoggerMessage(206, LogLevel.Debug, "Accepting relayed connections through {Relay} stopped")]
     public static partial void RelayListenerStopped(ILogger logger, PeerId relay);
+
+    [LoggerMessage(207, LogLevel.Warning, "Inbound connection from {Address} refused: {Max} inbound TCP connections already open or upgrading (MaxInboundConnections)")]
+    public static partial void InboundConnectionRefused(ILogger logger, Multiaddr address, int max);
 }

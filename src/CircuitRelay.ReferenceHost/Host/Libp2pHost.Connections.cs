@@ -59,23 +59,70 @@ public sealed partial class Libp2pHost
                 return;
             }
 
+            if (Interlocked.Increment(ref _inboundConnections) > _options.MaxInboundConnections)
+            {
+                Interlocked.Decrement(ref _inboundConnections);
+                RefuseInbound(socket);
+                continue;
+            }
+
             Track(HandleInboundSocketAsync(socket));
         }
     }
 
+    private void RefuseInbound(Socket socket)
+    {
+        try
+        {
+            Log.InboundConnectionRefused(_logger, Multiaddr.FromIPEndPoint((IPEndPoint)socket.RemoteEndPoint!), _options.MaxInboundConnections);
+            socket.LingerState = new LingerOption(true, 0); // RST: nothing was said, nothing is owed
+        }
+        catch (SocketException)
+        {
+            // Already gone.
+        }
+
+        socket.Dispose();
+    }
+
+    /// <summary>
+    /// Upgrades an accepted socket. Its place under <see cref="Libp2pHostOptions.MaxInboundConnections"/> is given
+    /// back here when the upgrade fails, else by <see cref="ServeConnectionAsync"/> when the connection ends.
+    /// </summary>
     private async Task HandleInboundSocketAsync(Socket socket)
     {
         await Task.Yield();
+        Multiaddr remote, local;
+        try
+        {
+            remote = Multiaddr.FromIPEndPoint((IPEndPoint)socket.RemoteEndPoint!);
+            local = Multiaddr.FromIPEndPoint((IPEndPoint)socket.LocalEndPoint!);
+        }
+        catch (SocketException)
+        {
+            // The peer left before we looked at it.
+            socket.Dispose();
+            Interlocked.Decrement(ref _inboundConnections);
+            return;
+        }
+
         var pipe = new SocketPipe(socket);
-        Multiaddr remote = Multiaddr.FromIPEndPoint((IPEndPoint)socket.RemoteEndPoint!);
-        Multiaddr local = Multiaddr.FromIPEndPoint((IPEndPoint)socket.LocalEndPoint!);
+        bool established = false;
         try
         {
             await UpgradeAsync(pipe, pipe, pipe.Abort, initiator: false, expected: null, remote, local, relayed: false, limit: null, _shutdown.Token).ConfigureAwait(false);
+            established = true;
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or OperationCanceledException or TimeoutException)
         {
             // UpgradeAsync logged and released everything.
+        }
+        finally
+        {
+            if (!established)
+            {
+                Interlocked.Decrement(ref _inboundConnections);
+            }
         }
     }
 
@@ -232,6 +279,11 @@ public sealed partial class Libp2pHost
             }
 
             await connection.CloseAsync().ConfigureAwait(false);
+            if (connection.Info.Direction == ConnectionDirection.Inbound && !connection.Info.IsRelayed)
+            {
+                Interlocked.Decrement(ref _inboundConnections);
+            }
+
             Log.ConnectionClosed(_logger, connection.Info.Id, connection.Info.RemotePeer);
             ConnectionClosed?.Invoke(this, new ConnectionEventArgs(connection.Info));
         }

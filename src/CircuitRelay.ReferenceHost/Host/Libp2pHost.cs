@@ -38,6 +38,7 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private CircuitTransport? _circuitTransport;
     private long _nextConnectionId;
+    private int _inboundConnections;
     private int _disposed;
 
     private Libp2pHost(ILocalIdentity identity, ISignatureVerifier verifier, Libp2pHostOptions options, ILoggerFactory loggerFactory, TimeProvider time)

@@ -34,9 +34,20 @@ public sealed class Libp2pHostOptions
     /// </summary>
     public int MaxStreamReceiveWindow { get; set; } = 16 * 1024 * 1024;
 
+    /// <summary>
+    /// Inbound TCP connections open or upgrading at once; one more is reset as soon as it is accepted (and logged).
+    /// Outbound and relayed connections do not count. Default 1024.
+    /// </summary>
+    public int MaxInboundConnections { get; set; } = 1024;
+
     /// <summary>Throws <see cref="ArgumentException"/> when an option is invalid.</summary>
     public void Validate()
     {
+        if (MaxInboundConnections < 1)
+        {
+            throw new ArgumentException($"MaxInboundConnections is {MaxInboundConnections}; it must be at least 1.", nameof(MaxInboundConnections));
+        }
+
         if (StreamReceiveWindow < 256 * 1024)
         {
             throw new ArgumentException($"StreamReceiveWindow is {StreamReceiveWindow} bytes; it must be at least 262144 (256 KiB, the Yamux default).", nameof(StreamReceiveWindow));

@@ -187,6 +187,49 @@ public sealed class TcpHostTests : IAsyncLifetime
         received.ToArray().Should().Equal(payload);
     }
 
+    [Fact]
+    public async Task MaxInboundConnections_OneMore_IsRefusedAndAFreedPlaceIsReused()
+    {
+        Libp2pHost host = await StartAsync(configure: o => o.MaxInboundConnections = 2);
+        host.SetStreamHandler(Echo, EchoAsync);
+        Multiaddr target = host.ListenAddresses[0].WithPeerId(host.Identity.PeerId);
+        Libp2pHost first = await StartAsync();
+        Libp2pHost second = await StartAsync();
+        Libp2pHost third = await StartAsync();
+        await first.ConnectAsync(target).WaitAsync(Timeout);
+        await second.ConnectAsync(target).WaitAsync(Timeout);
+
+        Func<Task> overTheCap = () => third.ConnectAsync(target).WaitAsync(Timeout);
+
+        await overTheCap.Should().ThrowAsync<IOException>();
+        host.GetConnections(third.Identity.PeerId).Should().BeEmpty();
+        (await EchoRoundTripAsync(first, host.Identity.PeerId, 1024, relayed: false).WaitAsync(Timeout)).Should().BeTrue();
+
+        // A connection that ends gives its place back.
+        var firstClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        host.ConnectionClosed += (_, e) =>
+        {
+            if (e.Connection.RemotePeer == first.Identity.PeerId)
+            {
+                firstClosed.TrySetResult();
+            }
+        };
+        await first.DisposeAsync();
+        await firstClosed.Task.WaitAsync(Timeout);
+        await third.ConnectAsync(target).WaitAsync(Timeout);
+        (await EchoRoundTripAsync(third, host.Identity.PeerId, 1024, relayed: false).WaitAsync(Timeout)).Should().BeTrue();
+    }
+
+    [Fact]
+    public void Validate_NoInboundConnections_Throws()
+    {
+        var options = new Libp2pHostOptions { MaxInboundConnections = 0 };
+
+        Action act = options.Validate;
+
+        act.Should().Throw<ArgumentException>().WithMessage("*MaxInboundConnections*");
+    }
+
     [Theory]
     [InlineData(128 * 1024, 16 * 1024 * 1024)]
     [InlineData(4 * 1024 * 1024, 1024 * 1024)]
