@@ -320,30 +320,4 @@ public sealed class TcpHostTests : IAsyncLifetime
         return received.ToArray().AsSpan().SequenceEqual(payload);
     }
 
-    private static async Task EchoAsync(ILibp2pStream stream, CancellationToken cancellationToken)
-    {
-        try
-        {
-            while (true)
-            {
-                var result = await stream.Input.ReadAsync(cancellationToken);
-                foreach (ReadOnlyMemory<byte> segment in result.Buffer)
-                {
-                    await stream.Output.WriteAsync(segment, cancellationToken);
-                }
-
-                stream.Input.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted)
-                {
-                    break;
-                }
-            }
-
-            await stream.Output.CompleteAsync();
-        }
-        finally
-        {
-            await stream.DisposeAsync();
-        }
-    }
 }

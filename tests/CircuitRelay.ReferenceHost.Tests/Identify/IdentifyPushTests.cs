@@ -111,7 +111,7 @@ public sealed class IdentifyPushTests : IAsyncLifetime
         await LengthPrefixed.WriteAsync(stream.Output, new byte[] { 0x0a, 0x7f, 0x01 }).WithTimeout();
         await stream.Output.CompleteAsync();
 
-        Func<Task> read = () => PipeIo.ReadToEndAsync(stream.Input).WithTimeout();
+        Func<Task> read = () => PipeTesting.ReadToEndAsync(stream.Input).WithTimeout();
         await read.Should().ThrowAsync<IOException>();
         IdentifyInfo info = await _idB.IdentifyAsync(_a.PeerId).WithTimeout();
         info.AgentVersion.Should().Be("host-a/1.0");
@@ -126,7 +126,7 @@ public sealed class IdentifyPushTests : IAsyncLifetime
         await LengthPrefixed.WriteAsync(stream.Output, huge.ToByteArray()).WithTimeout();
         await stream.Output.CompleteAsync();
 
-        Func<Task> read = () => PipeIo.ReadToEndAsync(stream.Input).WithTimeout();
+        Func<Task> read = () => PipeTesting.ReadToEndAsync(stream.Input).WithTimeout();
         await read.Should().ThrowAsync<IOException>();
     }
 
@@ -143,6 +143,6 @@ public sealed class IdentifyPushTests : IAsyncLifetime
         await using ILibp2pStream stream = await from.OpenStreamAsync(to.PeerId, IdentifyService.PushProtocolId, AnyConnection).WithTimeout();
         await LengthPrefixed.WriteAsync(stream.Output, message.ToByteArray()).WithTimeout();
         await stream.Output.CompleteAsync();
-        await PipeIo.ReadToEndAsync(stream.Input).WithTimeout();
+        await PipeTesting.ReadToEndAsync(stream.Input).WithTimeout();
     }
 }

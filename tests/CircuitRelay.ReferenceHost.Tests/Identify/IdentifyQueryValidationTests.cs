@@ -176,7 +176,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
             opened.TrySetResult();
             await using (stream)
             {
-                await PipeIo.ReadToEndAsync(stream.Input);
+                await PipeTesting.ReadToEndAsync(stream.Input);
             }
         }, AnyConnection);
 
@@ -196,7 +196,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
         {
             await using (stream)
             {
-                await PipeIo.ReadToEndAsync(stream.Input);
+                await PipeTesting.ReadToEndAsync(stream.Input);
             }
         }, AnyConnection);
         using var cts = new CancellationTokenSource();

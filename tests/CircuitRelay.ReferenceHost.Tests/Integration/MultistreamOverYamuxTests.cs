@@ -32,7 +32,7 @@ public sealed class MultistreamOverYamuxTests
         YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
         string selected = await MultistreamSelect.SelectOneAsync(outbound, ["/unknown/1.0.0", Ping]).WithTimeout();
         await outbound.Output.WriteAsync(payload).WithTimeout();
-        byte[] echoed = await PipeIo.ReadToEndAsync(outbound.Input).WithTimeout();
+        byte[] echoed = await PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout();
 
         selected.Should().Be(Ping);
         (await responder.WithTimeout()).Should().Equal(payload);
@@ -53,7 +53,7 @@ public sealed class MultistreamOverYamuxTests
         await outbound.Output.CompleteAsync();
         YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
         string protocol = await MultistreamSelect.HandleAsync(inbound, p => p == Ping).WithTimeout();
-        byte[] rest = await PipeIo.ReadToEndAsync(inbound.Input).WithTimeout();
+        byte[] rest = await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout();
 
         protocol.Should().Be(Ping);
         rest.Should().Equal("0123456789abcdef0123456789abcdef"u8.ToArray());

@@ -133,7 +133,7 @@ public sealed class MultistreamMessageTests
         pipe.Writer.Complete();
 
         string message = await MultistreamMessage.ReadAsync(pipe.Reader).WithTimeout();
-        byte[] rest = await PipeIo.ReadToEndAsync(pipe.Reader).WithTimeout();
+        byte[] rest = await PipeTesting.ReadToEndAsync(pipe.Reader).WithTimeout();
 
         message.Should().Be("na");
         rest.Should().Equal(0xAA, 0xBB);

@@ -75,7 +75,7 @@ public sealed class MultistreamSelectTests
         await initiator.Output.WriteAsync((byte[])[.. negotiation, .. "early data"u8.ToArray()]);
         initiator.Output.Complete();
         string selected = await MultistreamSelect.HandleAsync(responder, IsSupported).WithTimeout();
-        byte[] rest = await PipeIo.ReadToEndAsync(responder.Input).WithTimeout();
+        byte[] rest = await PipeTesting.ReadToEndAsync(responder.Input).WithTimeout();
 
         selected.Should().Be("/noise");
         rest.Should().Equal("early data"u8.ToArray());
@@ -92,7 +92,7 @@ public sealed class MultistreamSelectTests
         await responder.Output.WriteAsync("server hello"u8.ToArray());
         responder.Output.Complete();
         string selected = await select.WithTimeout();
-        byte[] rest = await PipeIo.ReadToEndAsync(initiator.Input).WithTimeout();
+        byte[] rest = await PipeTesting.ReadToEndAsync(initiator.Input).WithTimeout();
 
         selected.Should().Be("/noise");
         rest.Should().Equal("server hello"u8.ToArray());

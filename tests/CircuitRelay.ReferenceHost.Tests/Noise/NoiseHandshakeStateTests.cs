@@ -151,7 +151,7 @@ public sealed class NoiseHandshakeStateTests
         using var initiator = new NoiseHandshakeState(initiator: true, [], Curve25519.Default);
         initiator.WriteMessage([]);
 
-        Action read = () => initiator.ReadMessage(NoiseTestSupport.RandomBytes(200, seed: 7));
+        Action read = () => initiator.ReadMessage(PipeTesting.RandomBytes(200, seed: 7));
 
         read.Should().Throw<InvalidDataException>().WithMessage("*message 2*decrypt*");
     }

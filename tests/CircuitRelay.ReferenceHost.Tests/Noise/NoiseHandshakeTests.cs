@@ -193,7 +193,7 @@ public sealed class NoiseHandshakeTests : IDisposable
         Task<NoiseSession> initiate = NoiseTestSupport.InitiateAsync(i, _identities.Ed25519(), expected: null);
 
         await NoiseFraming.ReadFrameAsync(r.Input, "message 1").Within();
-        await NoiseFraming.WriteFrameAsync(r.Output, NoiseTestSupport.RandomBytes(200, seed: 20)).Within();
+        await NoiseFraming.WriteFrameAsync(r.Output, PipeTesting.RandomBytes(200, seed: 20)).Within();
 
         await initiate.Awaiting(t => t.Within()).Should().ThrowAsync<InvalidDataException>().WithMessage("*message 2*decrypt*");
         (await r.Input.ReadToEndAsync().Within()).Should().BeEmpty("the initiator closes the connection");

@@ -58,7 +58,7 @@ public sealed class NoisePayloadTests : IDisposable
     public void Verify_PayloadSignedOverTheStaticKey_ReturnsIdentityAndMuxers()
     {
         KeyIdentity identity = _identities.Ed25519();
-        byte[] staticKey = NoiseTestSupport.RandomBytes(32, seed: 10);
+        byte[] staticKey = PipeTesting.RandomBytes(32, seed: 10);
         byte[] payload = NoisePayload.Create(identity, staticKey, ["/yamux/1.0.0"]);
 
         NoiseRemoteIdentity remote = NoisePayload.Verify(payload, staticKey, SignatureVerifier.Default);
@@ -72,8 +72,8 @@ public sealed class NoisePayloadTests : IDisposable
     public void Verify_SignatureOverAnotherStaticKey_ThrowsInvalidData()
     {
         KeyIdentity identity = _identities.Ed25519();
-        byte[] signedKey = NoiseTestSupport.RandomBytes(32, seed: 11);
-        byte[] usedKey = NoiseTestSupport.RandomBytes(32, seed: 12);
+        byte[] signedKey = PipeTesting.RandomBytes(32, seed: 11);
+        byte[] usedKey = PipeTesting.RandomBytes(32, seed: 12);
         byte[] payload = NoisePayload.Create(identity, signedKey, []);
 
         Action verify = () => NoisePayload.Verify(payload, usedKey, SignatureVerifier.Default);
@@ -123,7 +123,7 @@ public sealed class NoisePayloadTests : IDisposable
     public void Verify_MoreThanOneHundredMuxers_IgnoresTheList()
     {
         KeyIdentity identity = _identities.Ed25519();
-        byte[] staticKey = NoiseTestSupport.RandomBytes(32, seed: 13);
+        byte[] staticKey = PipeTesting.RandomBytes(32, seed: 13);
         string[] muxers = Enumerable.Range(0, 101).Select(i => $"/m/{i}").ToArray();
         byte[] payload = NoisePayload.Create(identity, staticKey, muxers);
 
@@ -136,7 +136,7 @@ public sealed class NoisePayloadTests : IDisposable
     public void Verify_UnknownFields_AreIgnored()
     {
         KeyIdentity identity = _identities.Ed25519();
-        byte[] staticKey = NoiseTestSupport.RandomBytes(32, seed: 14);
+        byte[] staticKey = PipeTesting.RandomBytes(32, seed: 14);
         byte[] payload = [.. NoisePayload.Create(identity, staticKey, []), 0x1a, 0x01, 0x00]; // field 3 (retired early data)
 
         NoiseRemoteIdentity remote = NoisePayload.Verify(payload, staticKey, SignatureVerifier.Default);

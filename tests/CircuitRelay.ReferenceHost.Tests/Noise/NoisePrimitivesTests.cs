@@ -8,8 +8,8 @@ public sealed class NoisePrimitivesTests
     [Fact]
     public void Hkdf_RandomInputs_MatchesRfc5869WithChainingKeyAsSalt()
     {
-        byte[] chainingKey = NoiseTestSupport.RandomBytes(32, seed: 1);
-        byte[] ikm = NoiseTestSupport.RandomBytes(32, seed: 2);
+        byte[] chainingKey = PipeTesting.RandomBytes(32, seed: 1);
+        byte[] ikm = PipeTesting.RandomBytes(32, seed: 2);
         var o1 = new byte[32];
         var o2 = new byte[32];
 
@@ -37,8 +37,8 @@ public sealed class NoisePrimitivesTests
     [Fact]
     public void Hkdf_OutputAliasesChainingKey_UsesTheOriginalChainingKey()
     {
-        byte[] chainingKey = NoiseTestSupport.RandomBytes(32, seed: 3);
-        byte[] ikm = NoiseTestSupport.RandomBytes(32, seed: 4);
+        byte[] chainingKey = PipeTesting.RandomBytes(32, seed: 3);
+        byte[] ikm = PipeTesting.RandomBytes(32, seed: 4);
         var expected1 = new byte[32];
         var expected2 = new byte[32];
         NoiseHkdf.Derive(chainingKey, ikm, expected1, expected2);
@@ -100,7 +100,7 @@ public sealed class NoisePrimitivesTests
     [Fact]
     public void CipherState_EncryptThenDecrypt_RoundTripsAndAdvancesNonces()
     {
-        byte[] key = NoiseTestSupport.RandomBytes(32, seed: 5);
+        byte[] key = PipeTesting.RandomBytes(32, seed: 5);
         using var sender = new NoiseCipherState();
         using var receiver = new NoiseCipherState();
         sender.InitializeKey(key);
@@ -120,7 +120,7 @@ public sealed class NoisePrimitivesTests
     [Fact]
     public void CipherState_TamperedCiphertext_ThrowsInvalidDataAndKeepsNonce()
     {
-        byte[] key = NoiseTestSupport.RandomBytes(32, seed: 6);
+        byte[] key = PipeTesting.RandomBytes(32, seed: 6);
         using var sender = new NoiseCipherState();
         using var receiver = new NoiseCipherState();
         sender.InitializeKey(key);

@@ -15,8 +15,8 @@ public sealed class NoiseSessionTests : IDisposable
     public async Task Session_EightMiBBothWaysAtOnce_ArrivesByteExact()
     {
         const int size = 8 * 1024 * 1024;
-        byte[] toResponder = NoiseTestSupport.RandomBytes(size, seed: 30);
-        byte[] toInitiator = NoiseTestSupport.RandomBytes(size, seed: 31);
+        byte[] toResponder = PipeTesting.RandomBytes(size, seed: 30);
+        byte[] toInitiator = PipeTesting.RandomBytes(size, seed: 31);
         (IDuplexPipe i, IDuplexPipe r) = NoiseTestSupport.CreateRawPair();
         (NoiseSession a, NoiseSession b) = await NoiseTestSupport.HandshakeAsync(i, r, _identities.Ed25519(), _identities.Ed25519());
         await using (a)
@@ -80,7 +80,7 @@ public sealed class NoiseSessionTests : IDisposable
     [Fact]
     public async Task OutputClosed_AwaitedBeforeDispose_PeerReceivesEverythingAndAGracefulEnd()
     {
-        byte[] data = NoiseTestSupport.RandomBytes(1024 * 1024, seed: 34);
+        byte[] data = PipeTesting.RandomBytes(1024 * 1024, seed: 34);
         (IDuplexPipe i, IDuplexPipe r) = NoiseTestSupport.CreateRawPair();
         (NoiseSession a, NoiseSession b) = await NoiseTestSupport.HandshakeAsync(i, r, _identities.Ed25519(), _identities.Ed25519());
         await using (b)
@@ -107,7 +107,7 @@ public sealed class NoiseSessionTests : IDisposable
         {
             int handshake = (int)wire.ToResponder.Forwarded;
 
-            await a.Output.WriteAsync(NoiseTestSupport.RandomBytes(size, seed: 32));
+            await a.Output.WriteAsync(PipeTesting.RandomBytes(size, seed: 32));
             await a.Output.CompleteAsync();
             (await b.Input.ReadToEndAsync().Within()).Should().HaveCount(size);
             await wire.ToResponder.Pump.Within();
@@ -128,7 +128,7 @@ public sealed class NoiseSessionTests : IDisposable
         await using (b)
         {
             int handshake = (int)wire.ToResponder.Forwarded;
-            byte[] data = NoiseTestSupport.RandomBytes(first + second, seed: 33);
+            byte[] data = PipeTesting.RandomBytes(first + second, seed: 33);
 
             // Two GetSpan calls whose second does not fit the first segment's free space: one flush, two segments.
             data.AsSpan(0, first).CopyTo(a.Output.GetSpan(first));
@@ -221,7 +221,7 @@ public sealed class NoiseSessionTests : IDisposable
     public async Task Session_ApplicationDoesNotRead_WriterStallsWithBoundedBuffering()
     {
         const int size = 8 * 1024 * 1024;
-        byte[] data = NoiseTestSupport.RandomBytes(size, seed: 33);
+        byte[] data = PipeTesting.RandomBytes(size, seed: 33);
         await using var wire = new WireTap(record: false);
         (NoiseSession a, NoiseSession b) = await NoiseTestSupport.HandshakeAsync(wire.Initiator, wire.Responder, _identities.Ed25519(), _identities.Ed25519());
         await using (a)

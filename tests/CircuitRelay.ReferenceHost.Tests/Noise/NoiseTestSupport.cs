@@ -22,13 +22,6 @@ internal static class NoiseTestSupport
 
     public static Task Within(this ValueTask task) => task.AsTask().WaitAsync(Timeout);
 
-    public static byte[] RandomBytes(int length, int seed)
-    {
-        var bytes = new byte[length];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
-    }
-
     /// <summary>Two raw endpoints joined by two pipes (what one writes, the other reads).</summary>
     public static (IDuplexPipe Initiator, IDuplexPipe Responder) CreateRawPair()
     {
@@ -55,27 +48,6 @@ internal static class NoiseTestSupport
         Task<NoiseSession> respond = RespondAsync(responderRaw, responder, responderMuxers);
         Task<NoiseSession> initiate = InitiateAsync(initiatorRaw, initiator, responder.PeerId, initiatorMuxers);
         return (await initiate.Within(), await respond.Within());
-    }
-
-    /// <summary>Reads <paramref name="reader"/> to its end and returns everything.</summary>
-    public static async Task<byte[]> ReadToEndAsync(this PipeReader reader)
-    {
-        var all = new ArrayBufferWriter<byte>();
-        while (true)
-        {
-            ReadResult result = await reader.ReadAsync();
-            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
-            {
-                all.Write(segment.Span);
-            }
-
-            reader.AdvanceTo(result.Buffer.End);
-            if (result.IsCompleted)
-            {
-                await reader.CompleteAsync();
-                return all.WrittenSpan.ToArray();
-            }
-        }
     }
 
     /// <summary>Reads <paramref name="reader"/> to its end, hashing as it goes (SHA-256), and returns the hash and byte count.</summary>

@@ -110,7 +110,7 @@ public sealed class PingServiceTests : IAsyncLifetime
             {
                 await PipeIo.ReadExactlyAsync(stream.Input, 32);
                 received.TrySetResult();
-                await PipeIo.ReadToEndAsync(stream.Input);
+                await PipeTesting.ReadToEndAsync(stream.Input);
             }
         }, AnyConnectionHandler);
 
@@ -130,7 +130,7 @@ public sealed class PingServiceTests : IAsyncLifetime
         {
             byte[] payload = await PipeIo.ReadExactlyAsync(stream.Input, 32);
             await stream.Output.WriteAsync(payload);
-            await PipeIo.ReadToEndAsync(stream.Input);
+            await PipeTesting.ReadToEndAsync(stream.Input);
             stream.Abort();
         }, AnyConnectionHandler);
 
@@ -150,7 +150,7 @@ public sealed class PingServiceTests : IAsyncLifetime
             {
                 byte[] payload = await PipeIo.ReadExactlyAsync(stream.Input, 32);
                 await stream.Output.WriteAsync(payload);
-                await PipeIo.ReadToEndAsync(stream.Input);
+                await PipeTesting.ReadToEndAsync(stream.Input);
                 aClosedWriteSide.TrySetResult();
                 await release.Task; // keeps its write side open until the test ends
             }
@@ -226,7 +226,7 @@ public sealed class PingServiceTests : IAsyncLifetime
 
         await stream.Output.CompleteAsync();
 
-        (await PipeIo.ReadToEndAsync(stream.Input).WithTimeout()).Should().Equal(payload);
+        (await PipeTesting.ReadToEndAsync(stream.Input).WithTimeout()).Should().Equal(payload);
     }
 
     [Fact]
@@ -237,7 +237,7 @@ public sealed class PingServiceTests : IAsyncLifetime
 
         await stream.Output.CompleteAsync();
 
-        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(stream.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(stream.Input).WithTimeout()).Should().ThrowAsync<IOException>();
     }
 
     [Fact]
@@ -276,7 +276,7 @@ public sealed class PingServiceTests : IAsyncLifetime
         ILibp2pStream first = await OpenActivePingStreamAsync();
         await using ILibp2pStream second = await OpenActivePingStreamAsync();
         await first.Output.CompleteAsync();
-        await PipeIo.ReadToEndAsync(first.Input).WithTimeout();
+        await PipeTesting.ReadToEndAsync(first.Input).WithTimeout();
         await first.DisposeAsync();
 
         await using ILibp2pStream third = await OpenActivePingStreamAsync();

@@ -12,25 +12,6 @@ internal static class PipeIo
         result.IsCompleted.Should().BeFalse("the reader should still be reading");
     }
 
-    public static async Task<byte[]> ReadToEndAsync(PipeReader reader)
-    {
-        var output = new ArrayBufferWriter<byte>();
-        while (true)
-        {
-            ReadResult result = await reader.ReadAsync();
-            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
-            {
-                output.Write(segment.Span);
-            }
-
-            reader.AdvanceTo(result.Buffer.End);
-            if (result.IsCompleted)
-            {
-                return output.WrittenSpan.ToArray();
-            }
-        }
-    }
-
     /// <summary>Reads exactly <paramref name="count"/> bytes, consuming them as they arrive (so window flows back).</summary>
     public static async Task<byte[]> ReadExactlyAsync(PipeReader reader, int count)
     {

@@ -52,7 +52,7 @@ public sealed class YamuxProtocolViolationTests
 
         await client.SendRawAsync(Convert.FromHexString("010000000000000000000000")).WithTimeout();
 
-        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
         await inbound.Completion.WithTimeout();
     }
 }

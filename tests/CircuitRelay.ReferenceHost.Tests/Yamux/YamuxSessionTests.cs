@@ -141,7 +141,7 @@ public sealed class YamuxSessionTests
         await PipeIo.WriteAsync(outbound.Output, [1, 2, 3]).WithTimeout();
         await outbound.Output.CompleteAsync();
 
-        (await PipeIo.ReadToEndAsync(inbound.Input).WithTimeout()).Should().Equal(1, 2, 3);
+        (await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().Equal(1, 2, 3);
     }
 
     [Fact]
@@ -183,7 +183,7 @@ public sealed class YamuxSessionTests
 
         (await client.AcceptStreamAsync().WithTimeout()).Should().BeNull();
         await FluentActions.Awaiting(() => client.OpenStreamAsync().WithTimeout()).Should().ThrowAsync<IOException>();
-        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
     }
 
     [Fact]
@@ -199,9 +199,9 @@ public sealed class YamuxSessionTests
         client.Abort(reason);
 
         (await FluentActions.Awaiting(() => client.Completion.WithTimeout()).Should().ThrowAsync<IOException>()).Which.Should().BeSameAs(reason);
-        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
         await FluentActions.Awaiting(() => server.Completion.WithTimeout()).Should().ThrowAsync<IOException>();
-        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
     }
 
     [Fact]
@@ -256,7 +256,7 @@ public sealed class YamuxSessionTests
         pong.Type.Should().Be(YamuxFrameType.Ping);
         next.Type.Should().Be(YamuxFrameType.Ping, "no ACK is sent for a stream that was already reset");
         await FluentActions.Awaiting(() => inbound.Output.WriteAsync(new byte[] { 1 }).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>();
-        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>();
         await inbound.Completion.WithTimeout();
     }
 
@@ -308,7 +308,7 @@ public sealed class YamuxSessionTests
         }
 
         YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
-        (await PipeIo.ReadToEndAsync(inbound.Input).WithTimeout()).Should().Equal("hello"u8.ToArray());
+        (await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().Equal("hello"u8.ToArray());
     }
 
     [Fact]

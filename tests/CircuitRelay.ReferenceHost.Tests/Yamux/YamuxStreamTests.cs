@@ -75,10 +75,10 @@ public sealed class YamuxStreamTests
         await PipeIo.WriteAsync(outbound.Output, Hello).WithTimeout();
         await outbound.Output.CompleteAsync();
         YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
-        byte[] received = await PipeIo.ReadToEndAsync(inbound.Input).WithTimeout();
+        byte[] received = await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout();
         await PipeIo.WriteAsync(inbound.Output, received).WithTimeout();
         await inbound.Output.CompleteAsync();
-        byte[] echoed = await PipeIo.ReadToEndAsync(outbound.Input).WithTimeout();
+        byte[] echoed = await PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout();
 
         echoed.Should().Equal(Hello);
     }
@@ -136,10 +136,10 @@ public sealed class YamuxStreamTests
         await outbound.Output.CompleteAsync();
         YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
 
-        byte[] fromClient = await PipeIo.ReadToEndAsync(inbound.Input).WithTimeout();
+        byte[] fromClient = await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout();
         await PipeIo.WriteAsync(inbound.Output, "late reply"u8.ToArray()).WithTimeout();
         await inbound.Output.CompleteAsync();
-        byte[] fromServer = await PipeIo.ReadToEndAsync(outbound.Input).WithTimeout();
+        byte[] fromServer = await PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout();
 
         fromClient.Should().Equal(Hello);
         fromServer.Should().Equal("late reply"u8.ToArray());
@@ -156,10 +156,10 @@ public sealed class YamuxStreamTests
         await PipeIo.WriteAsync(inbound.Output, Hello).WithTimeout();
         await inbound.Output.CompleteAsync();
 
-        byte[] fromServer = await PipeIo.ReadToEndAsync(outbound.Input).WithTimeout();
+        byte[] fromServer = await PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout();
         await PipeIo.WriteAsync(outbound.Output, "late reply"u8.ToArray()).WithTimeout();
         await outbound.Output.CompleteAsync();
-        byte[] fromClient = await PipeIo.ReadToEndAsync(inbound.Input).WithTimeout();
+        byte[] fromClient = await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout();
 
         fromServer.Should().Equal(Hello);
         fromClient.Should().Equal("late reply"u8.ToArray());
@@ -178,8 +178,8 @@ public sealed class YamuxStreamTests
 
         await outbound.Output.CompleteAsync();
         await inbound.Output.CompleteAsync();
-        await PipeIo.ReadToEndAsync(outbound.Input).WithTimeout();
-        await PipeIo.ReadToEndAsync(inbound.Input).WithTimeout();
+        await PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout();
+        await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout();
         await outbound.Completion.WithTimeout();
         await inbound.Completion.WithTimeout();
 
@@ -198,7 +198,7 @@ public sealed class YamuxStreamTests
 
         outbound.Abort();
 
-        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>().WithMessage("*reset by the peer*");
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>().WithMessage("*reset by the peer*");
         await FluentActions.Awaiting(() => inbound.Output.WriteAsync(Hello).WithTimeout()).Should().ThrowAsync<IOException>();
         await inbound.Completion.WithTimeout();
         server.StreamCount.Should().Be(0);
@@ -215,7 +215,7 @@ public sealed class YamuxStreamTests
 
         inbound.Abort();
 
-        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>().WithMessage("*reset by the peer*");
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>().WithMessage("*reset by the peer*");
         await FluentActions.Awaiting(() => outbound.Output.WriteAsync(Hello).WithTimeout()).Should().ThrowAsync<IOException>();
         await outbound.Completion.WithTimeout();
         client.StreamCount.Should().Be(0);
@@ -231,7 +231,7 @@ public sealed class YamuxStreamTests
 
         outbound.Abort();
 
-        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>().WithMessage("*aborted*");
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>().WithMessage("*aborted*");
         await FluentActions.Awaiting(() => outbound.Output.WriteAsync(Hello).WithTimeout()).Should().ThrowAsync<IOException>();
     }
 
@@ -276,7 +276,7 @@ public sealed class YamuxStreamTests
         outbound.Output.Write(data);
         await outbound.DisposeAsync();
         YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
-        byte[] received = await PipeIo.ReadToEndAsync(inbound.Input).WithTimeout();
+        byte[] received = await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout();
 
         received.Should().Equal(data);
     }
@@ -356,7 +356,7 @@ public sealed class YamuxStreamTests
 
         wrapped.Protocol.Should().Be("/ipfs/ping/1.0.0");
         wrapped.Connection.Should().BeSameAs(connection);
-        await FluentActions.Awaiting(() => PipeIo.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
     }
 
     private static async Task<ExchangeResult> ExchangeAsync(YamuxStream stream, int seed, int size)

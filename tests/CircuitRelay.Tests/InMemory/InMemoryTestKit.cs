@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Pipelines;
 using CircuitRelay.Hosting;
 using CircuitRelay.InMemory;
@@ -15,50 +14,6 @@ internal static class InMemoryTestKit
     public static InMemoryHost CreateHost(this InMemoryNetwork network, string? ip = null) =>
         network.CreateHost(TestIdentity.Create(), TestSignatureVerifier.Instance, ip);
 
-    /// <summary>A handler that echoes every byte, then half-closes after the remote's FIN.</summary>
-    public static async Task EchoAsync(ILibp2pStream stream, CancellationToken cancellationToken)
-    {
-        await using (stream)
-        {
-            while (true)
-            {
-                ReadResult result = await stream.Input.ReadAsync(cancellationToken);
-                foreach (ReadOnlyMemory<byte> segment in result.Buffer)
-                {
-                    await stream.Output.WriteAsync(segment, cancellationToken);
-                }
-
-                stream.Input.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted)
-                {
-                    break;
-                }
-            }
-
-            await stream.Output.CompleteAsync();
-        }
-    }
-
-    /// <summary>Reads until the remote's FIN.</summary>
-    public static async Task<byte[]> ReadToEndAsync(this PipeReader reader)
-    {
-        var received = new ArrayBufferWriter<byte>();
-        while (true)
-        {
-            ReadResult result = await reader.ReadAsync();
-            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
-            {
-                received.Write(segment.Span);
-            }
-
-            reader.AdvanceTo(result.Buffer.End);
-            if (result.IsCompleted)
-            {
-                return received.WrittenSpan.ToArray();
-            }
-        }
-    }
-
     /// <summary>Writes <paramref name="data"/> in chunks, flushing each, then half-closes.</summary>
     public static async Task WriteAllAndCompleteAsync(this PipeWriter writer, byte[] data, int chunkSize = 16 * 1024)
     {
@@ -69,13 +24,6 @@ internal static class InMemoryTestKit
         }
 
         await writer.CompleteAsync();
-    }
-
-    public static byte[] RandomBytes(int length, int seed)
-    {
-        byte[] bytes = new byte[length];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
     }
 
     /// <summary>A task completed by the first event the subscription sees.</summary>

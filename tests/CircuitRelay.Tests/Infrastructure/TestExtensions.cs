@@ -16,13 +16,6 @@ public static class TestExtensions
 
     public static Task Within(this ValueTask task) => task.AsTask().WaitAsync(Timeout);
 
-    public static byte[] RandomBytes(int length, int seed)
-    {
-        var bytes = new byte[length];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
-    }
-
     /// <summary>Writes all of <paramref name="data"/> in chunks, then (optionally) completes the writer.</summary>
     public static async Task WriteAllAsync(this PipeWriter writer, ReadOnlyMemory<byte> data, bool complete = true, int chunk = 64 * 1024)
     {
@@ -38,26 +31,6 @@ public static class TestExtensions
         if (complete)
         {
             await writer.CompleteAsync();
-        }
-    }
-
-    /// <summary>Reads until end of stream and returns every byte.</summary>
-    public static async Task<byte[]> ReadToEndAsync(this PipeReader reader)
-    {
-        using var buffer = new MemoryStream();
-        while (true)
-        {
-            ReadResult result = await reader.ReadAsync();
-            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
-            {
-                buffer.Write(segment.Span);
-            }
-
-            reader.AdvanceTo(result.Buffer.End);
-            if (result.IsCompleted)
-            {
-                return buffer.ToArray();
-            }
         }
     }
 

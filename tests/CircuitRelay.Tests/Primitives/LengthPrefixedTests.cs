@@ -29,7 +29,7 @@ public sealed class LengthPrefixedTests
         await LengthPrefixed.WriteAsync(pipe.Writer, new byte[] { 1, 2, 3 }).AsTask().WaitAsync(Timeout);
         await pipe.Writer.CompleteAsync();
 
-        (await ReadToEndAsync(pipe.Reader)).Should().Equal(3, 1, 2, 3);
+        (await pipe.Reader.ReadToEndAsync().WaitAsync(Timeout)).Should().Equal(3, 1, 2, 3);
     }
 
     [Fact]
@@ -352,29 +352,6 @@ public sealed class LengthPrefixedTests
 
         read.Should().HaveCount(130);
         stream.MaxBytesConsumed.Should().Be(132);
-    }
-
-    private static byte[] RandomBytes(int length, int seed)
-    {
-        var bytes = new byte[length];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
-    }
-
-    private static async Task<byte[]> ReadToEndAsync(PipeReader reader)
-    {
-        while (true)
-        {
-            ReadResult result = await reader.ReadAsync().AsTask().WaitAsync(Timeout);
-            if (result.IsCompleted)
-            {
-                byte[] all = result.Buffer.ToArray();
-                reader.AdvanceTo(result.Buffer.End);
-                return all;
-            }
-
-            reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
-        }
     }
 
     /// <summary>A stream that records its calls and never hands out more bytes than it was asked for.</summary>

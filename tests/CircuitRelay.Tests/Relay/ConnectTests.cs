@@ -24,8 +24,8 @@ public sealed class ConnectTests
         accepted.Direction.Should().Be(ConnectionDirection.Inbound);
         accepted.RemoteAddress.Should().Be(fixture.CircuitAddressOf(source));
 
-        byte[] up = TestExtensions.RandomBytes(8 * 1024 * 1024, 1);
-        byte[] down = TestExtensions.RandomBytes(8 * 1024 * 1024, 2);
+        byte[] up = PipeTesting.RandomBytes(8 * 1024 * 1024, 1);
+        byte[] down = PipeTesting.RandomBytes(8 * 1024 * 1024, 2);
         Task sendUp = dialer.Output.WriteAllAsync(up);
         Task sendDown = accepted.Output.WriteAllAsync(down);
         Task<byte[]> receivedUp = accepted.Input.ReadToEndAsync();

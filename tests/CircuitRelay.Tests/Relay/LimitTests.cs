@@ -23,7 +23,7 @@ public sealed class LimitTests
         var (dialer, accepted) = await fixture.ConnectAsync(fixture.CreateNode(), target, listener);
         dialer.Limit.Should().Be(new RelayLimit(TimeSpan.Zero, (ulong)limit));
         accepted.Limit.Should().Be(new RelayLimit(TimeSpan.Zero, (ulong)limit));
-        byte[] payload = TestExtensions.RandomBytes(limit + 1000, limit);
+        byte[] payload = PipeTesting.RandomBytes(limit + 1000, limit);
 
         Task send = SendIgnoringResetAsync(dialer, payload);
         (byte[] received, _) = await accepted.Input.ReadUntilEndOrResetAsync().Within();
@@ -51,7 +51,7 @@ public sealed class LimitTests
         });
         var (target, listener) = await fixture.CreateListenerAsync();
         var (dialer, accepted) = await fixture.ConnectAsync(fixture.CreateNode(), target, listener);
-        byte[] payload = TestExtensions.RandomBytes(limit * 2, limit);
+        byte[] payload = PipeTesting.RandomBytes(limit * 2, limit);
 
         Task send = SendIgnoringResetAsync(accepted, payload);
         (byte[] received, _) = await dialer.Input.ReadUntilEndOrResetAsync().Within();
@@ -72,8 +72,8 @@ public sealed class LimitTests
         });
         var (target, listener) = await fixture.CreateListenerAsync();
         var (dialer, accepted) = await fixture.ConnectAsync(fixture.CreateNode(), target, listener);
-        byte[] up = TestExtensions.RandomBytes(limit, 1);
-        byte[] down = TestExtensions.RandomBytes(limit, 2);
+        byte[] up = PipeTesting.RandomBytes(limit, 1);
+        byte[] down = PipeTesting.RandomBytes(limit, 2);
 
         // 2N bytes cross the circuit in total: one shared budget would cut this off.
         await Task.WhenAll(dialer.Output.WriteAllAsync(up), accepted.Output.WriteAllAsync(down)).Within();

@@ -77,7 +77,7 @@ public sealed class MalformedInputTests
         for (int i = 0; i < 20; i++)
         {
             ILibp2pStream hop = await OpenHopAsync(fixture, node);
-            await hop.Output.WriteAsync(TestExtensions.RandomBytes(64, i)).Within();
+            await hop.Output.WriteAsync(PipeTesting.RandomBytes(64, i)).Within();
             hop.Abort();
             await hop.DisposeAsync();
         }

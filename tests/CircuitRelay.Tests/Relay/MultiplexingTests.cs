@@ -28,7 +28,7 @@ public sealed class MultiplexingTests
         {
             ILibp2pStream stream = await source.Host.OpenStreamAsync(target.Id, Echo, new OpenStreamOptions { AllowLimitedConnection = true });
             stream.Connection.IsRelayed.Should().BeTrue();
-            byte[] payload = TestExtensions.RandomBytes(256 * 1024, i);
+            byte[] payload = PipeTesting.RandomBytes(256 * 1024, i);
             Task send = stream.Output.WriteAllAsync(payload);
             byte[] echoed = await stream.Input.ReadToEndAsync();
             await send;
@@ -40,28 +40,4 @@ public sealed class MultiplexingTests
         fixture.Server.GetStatistics().ActiveCircuits.Should().Be(1, "all 16 streams share one circuit");
     }
 
-    private static async Task EchoAsync(ILibp2pStream stream, CancellationToken cancellationToken)
-    {
-        try
-        {
-            while (true)
-            {
-                var result = await stream.Input.ReadAsync(cancellationToken);
-                foreach (ReadOnlyMemory<byte> segment in result.Buffer)
-                {
-                    await stream.Output.WriteAsync(segment, cancellationToken);
-                }
-
-                stream.Input.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted)
-                {
-                    break;
-                }
-            }
-        }
-        finally
-        {
-            await stream.DisposeAsync();
-        }
-    }
 }
