@@ -14,7 +14,6 @@ namespace CircuitRelay.ReferenceHost.Tests.Host;
 public sealed class TcpHostTests : IAsyncLifetime
 {
     private const string Echo = "/echo/1.0.0";
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     private readonly List<IAsyncDisposable> _owned = [];
     private readonly TestMeterFactory _meters = new();
 
@@ -25,11 +24,11 @@ public sealed class TcpHostTests : IAsyncLifetime
         Libp2pHost b = await StartAsync();
         b.SetStreamHandler(Echo, EchoAsync);
 
-        ConnectionInfo connection = await a.ConnectAsync(b.ListenAddresses[0].WithPeerId(b.Identity.PeerId)).WaitAsync(Timeout);
+        ConnectionInfo connection = await a.ConnectAsync(b.ListenAddresses[0].WithPeerId(b.Identity.PeerId)).Within();
 
         connection.RemotePeer.Should().Be(b.Identity.PeerId);
         connection.IsRelayed.Should().BeFalse();
-        (await EchoRoundTripAsync(a, b.Identity.PeerId, 4 * 1024 * 1024, relayed: false).WaitAsync(Timeout)).Should().BeTrue();
+        (await EchoRoundTripAsync(a, b.Identity.PeerId, 4 * 1024 * 1024, relayed: false).Within()).Should().BeTrue();
         b.GetConnections(a.Identity.PeerId).Should().ContainSingle().Which.Direction.Should().Be(ConnectionDirection.Inbound);
     }
 
@@ -51,7 +50,7 @@ public sealed class TcpHostTests : IAsyncLifetime
     {
         Libp2pHost a = await StartAsync();
         Libp2pHost b = await StartAsync();
-        await a.ConnectAsync(b.ListenAddresses[0].WithPeerId(b.Identity.PeerId)).WaitAsync(Timeout);
+        await a.ConnectAsync(b.ListenAddresses[0].WithPeerId(b.Identity.PeerId)).Within();
 
         Func<Task> act = () => a.OpenStreamAsync(b.Identity.PeerId, "/nope/1.0.0").AsTask();
 
@@ -70,7 +69,7 @@ public sealed class TcpHostTests : IAsyncLifetime
         Libp2pHost listenerHost = await StartAsync();
         listenerHost.SetStreamHandler(Echo, EchoAsync, new StreamHandlerOptions { AllowLimitedConnection = true });
         RelayClient listenerClient = StartClient(listenerHost);
-        CircuitListener listener = await new CircuitTransport(listenerClient).ListenAsync(relayAddress.Encapsulate("/p2p-circuit")).WaitAsync(Timeout);
+        CircuitListener listener = await new CircuitTransport(listenerClient).ListenAsync(relayAddress.Encapsulate("/p2p-circuit")).Within();
         _owned.Insert(0, listener);
         listenerHost.AcceptRelayed(listener);
 
@@ -78,12 +77,12 @@ public sealed class TcpHostTests : IAsyncLifetime
         dialerHost.UseCircuitTransport(new CircuitTransport(StartClient(dialerHost)));
         Multiaddr circuit = Multiaddr.CreateCircuit(relayHost.ListenAddresses[0], relayHost.Identity.PeerId, listenerHost.Identity.PeerId);
 
-        ConnectionInfo connection = await dialerHost.ConnectAsync(circuit).WaitAsync(Timeout);
+        ConnectionInfo connection = await dialerHost.ConnectAsync(circuit).Within();
 
         connection.IsRelayed.Should().BeTrue();
         connection.RemotePeer.Should().Be(listenerHost.Identity.PeerId);
         Task<bool>[] echoes = [.. Enumerable.Range(0, 4).Select(_ => EchoRoundTripAsync(dialerHost, listenerHost.Identity.PeerId, 1024 * 1024, relayed: true))];
-        (await Task.WhenAll(echoes).WaitAsync(Timeout)).Should().AllBeEquivalentTo(true);
+        (await Task.WhenAll(echoes).Within()).Should().AllBeEquivalentTo(true);
         relay.GetStatistics().ActiveCircuits.Should().Be(1);
     }
 
@@ -98,10 +97,10 @@ public sealed class TcpHostTests : IAsyncLifetime
 
         await socket.SendAsync(RandomNumberGenerator.GetBytes(300), System.Net.Sockets.SocketFlags.None);
 
-        (await ReadUntilClosedAsync(socket).WaitAsync(Timeout)).Should().BeTrue("the host closes a connection that does not speak multistream-select");
+        (await ReadUntilClosedAsync(socket).Within()).Should().BeTrue("the host closes a connection that does not speak multistream-select");
         Libp2pHost client = await StartAsync();
-        await client.ConnectAsync(host.ListenAddresses[0].WithPeerId(host.Identity.PeerId)).WaitAsync(Timeout);
-        (await EchoRoundTripAsync(client, host.Identity.PeerId, 1024, relayed: false).WaitAsync(Timeout)).Should().BeTrue();
+        await client.ConnectAsync(host.ListenAddresses[0].WithPeerId(host.Identity.PeerId)).Within();
+        (await EchoRoundTripAsync(client, host.Identity.PeerId, 1024, relayed: false).Within()).Should().BeTrue();
     }
 
     [Fact]
@@ -113,7 +112,7 @@ public sealed class TcpHostTests : IAsyncLifetime
         await socket.ConnectAsync(endPoint!);
 
         // Say nothing: the host must give up on its own.
-        (await ReadUntilClosedAsync(socket).WaitAsync(Timeout)).Should().BeTrue();
+        (await ReadUntilClosedAsync(socket).Within()).Should().BeTrue();
     }
 
     [Fact]
@@ -133,21 +132,21 @@ public sealed class TcpHostTests : IAsyncLifetime
             return Task.CompletedTask;
         });
 
-        await sender.ConnectAsync(receiver.ListenAddresses[0].WithPeerId(receiver.Identity.PeerId)).WaitAsync(Timeout);
-        ILibp2pStream outbound = await sender.OpenStreamAsync(receiver.Identity.PeerId, Echo).AsTask().WaitAsync(Timeout);
+        await sender.ConnectAsync(receiver.ListenAddresses[0].WithPeerId(receiver.Identity.PeerId)).Within();
+        ILibp2pStream outbound = await sender.OpenStreamAsync(receiver.Identity.PeerId, Echo).Within();
         byte[] payload = RandomNumberGenerator.GetBytes(2 * window);
         Task write = Task.Run(async () =>
         {
             await outbound.Output.WriteAsync(payload);
             await outbound.Output.CompleteAsync();
         });
-        ILibp2pStream inbound = await held.Task.WaitAsync(Timeout);
+        ILibp2pStream inbound = await held.Task.Within();
 
         // Look at what arrives without consuming it, until (nearly) the whole window is there.
         using var received = new MemoryStream();
         while (true)
         {
-            ReadResult peek = await inbound.Input.ReadAsync().AsTask().WaitAsync(Timeout);
+            ReadResult peek = await inbound.Input.ReadAsync().Within();
             peek.Buffer.Length.Should().BeLessThanOrEqualTo(window);
             if (peek.Buffer.Length < window - 1024)
             {
@@ -170,7 +169,7 @@ public sealed class TcpHostTests : IAsyncLifetime
         // Reading releases it: everything arrives.
         while (true)
         {
-            ReadResult result = await inbound.Input.ReadAsync().AsTask().WaitAsync(Timeout);
+            ReadResult result = await inbound.Input.ReadAsync().Within();
             foreach (ReadOnlyMemory<byte> segment in result.Buffer)
             {
                 received.Write(segment.Span);
@@ -183,7 +182,7 @@ public sealed class TcpHostTests : IAsyncLifetime
             }
         }
 
-        await write.WaitAsync(Timeout);
+        await write.Within();
         received.ToArray().Should().Equal(payload);
     }
 
@@ -196,14 +195,14 @@ public sealed class TcpHostTests : IAsyncLifetime
         Libp2pHost first = await StartAsync();
         Libp2pHost second = await StartAsync();
         Libp2pHost third = await StartAsync();
-        await first.ConnectAsync(target).WaitAsync(Timeout);
-        await second.ConnectAsync(target).WaitAsync(Timeout);
+        await first.ConnectAsync(target).Within();
+        await second.ConnectAsync(target).Within();
 
-        Func<Task> overTheCap = () => third.ConnectAsync(target).WaitAsync(Timeout);
+        Func<Task> overTheCap = () => third.ConnectAsync(target).Within();
 
         await overTheCap.Should().ThrowAsync<IOException>();
         host.GetConnections(third.Identity.PeerId).Should().BeEmpty();
-        (await EchoRoundTripAsync(first, host.Identity.PeerId, 1024, relayed: false).WaitAsync(Timeout)).Should().BeTrue();
+        (await EchoRoundTripAsync(first, host.Identity.PeerId, 1024, relayed: false).Within()).Should().BeTrue();
 
         // A connection that ends gives its place back.
         var firstClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -215,9 +214,9 @@ public sealed class TcpHostTests : IAsyncLifetime
             }
         };
         await first.DisposeAsync();
-        await firstClosed.Task.WaitAsync(Timeout);
-        await third.ConnectAsync(target).WaitAsync(Timeout);
-        (await EchoRoundTripAsync(third, host.Identity.PeerId, 1024, relayed: false).WaitAsync(Timeout)).Should().BeTrue();
+        await firstClosed.Task.Within();
+        await third.ConnectAsync(target).Within();
+        (await EchoRoundTripAsync(third, host.Identity.PeerId, 1024, relayed: false).Within()).Should().BeTrue();
     }
 
     [Fact]

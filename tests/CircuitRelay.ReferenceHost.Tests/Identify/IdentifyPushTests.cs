@@ -28,7 +28,7 @@ public sealed class IdentifyPushTests : IAsyncLifetime
         _idB = _net.Track(new IdentifyService(_b, () => [.. _protocolsOfB], "host-b/1.0", NullLogger.Instance, TimeProvider.System));
         _idA.Start();
         _idB.Start();
-        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        await _a.ConnectAsync(_b.PeerId).Within();
     }
 
     public async Task DisposeAsync() => await _net.DisposeAsync();
@@ -36,13 +36,13 @@ public sealed class IdentifyPushTests : IAsyncLifetime
     [Fact]
     public async Task PushAsync_ProtocolsChanged_UpdatesRemotePeerInfo()
     {
-        await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        await _idA.IdentifyAsync(_b.PeerId).Within();
         Task<IdentifiedEventArgs> pushed = NextIdentifiedAsync(_idA);
         _protocolsOfB.Add("/test/b/2.0.0");
 
-        await _idB.PushAsync().WithTimeout();
+        await _idB.PushAsync().Within();
 
-        IdentifiedEventArgs args = await pushed.WithTimeout();
+        IdentifiedEventArgs args = await pushed.Within();
         args.Peer.Should().Be(_b.PeerId);
         args.Info.Protocols.Should().Equal("/ipfs/id/1.0.0", "/test/b/1.0.0", "/test/b/2.0.0");
         _idA.Peers[_b.PeerId].Protocols.Should().Contain("/test/b/2.0.0");
@@ -53,9 +53,9 @@ public sealed class IdentifyPushTests : IAsyncLifetime
     {
         Task<IdentifiedEventArgs> pushed = NextIdentifiedAsync(_idA);
 
-        await _idB.PushAsync().WithTimeout();
+        await _idB.PushAsync().Within();
 
-        await pushed.WithTimeout();
+        await pushed.Within();
         _idA.Peers[_b.PeerId].PublicKey.Should().Be(_b.Identity.PublicKey);
         _idA.Peers[_b.PeerId].AgentVersion.Should().Be("host-b/1.0");
     }
@@ -65,7 +65,7 @@ public sealed class IdentifyPushTests : IAsyncLifetime
     {
         _a.RemoveStreamHandler(IdentifyService.PushProtocolId);
 
-        Func<Task> push = () => _idB.PushAsync().WithTimeout();
+        Func<Task> push = () => _idB.PushAsync().Within();
 
         await push.Should().NotThrowAsync();
     }
@@ -73,12 +73,12 @@ public sealed class IdentifyPushTests : IAsyncLifetime
     [Fact]
     public async Task PushHandler_PartialMessage_KeepsMissingFields()
     {
-        IdentifyInfo before = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        IdentifyInfo before = await _idA.IdentifyAsync(_b.PeerId).Within();
         Task<IdentifiedEventArgs> pushed = NextIdentifiedAsync(_idA);
 
         await SendRawPushAsync(_b, _a, new IdentifyMessage { AgentVersion = "host-b/1.1" });
 
-        IdentifyInfo after = (await pushed.WithTimeout()).Info;
+        IdentifyInfo after = (await pushed.Within()).Info;
         after.AgentVersion.Should().Be("host-b/1.1");
         after.Protocols.Should().Equal(before.Protocols);
         after.ListenAddresses.Should().Equal(before.ListenAddresses);
@@ -89,7 +89,7 @@ public sealed class IdentifyPushTests : IAsyncLifetime
     [Fact]
     public async Task PushHandler_KeyOfAnotherPeer_ResetsStreamAndKeepsInfo()
     {
-        IdentifyInfo before = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        IdentifyInfo before = await _idA.IdentifyAsync(_b.PeerId).Within();
         var impostor = new IdentifyMessage
         {
             PublicKey = ByteString.CopyFrom(_a.Identity.PublicKey.ToProtobuf()),
@@ -105,28 +105,28 @@ public sealed class IdentifyPushTests : IAsyncLifetime
     [Fact]
     public async Task PushHandler_MalformedMessage_ResetsStreamAndHostStillServes()
     {
-        await using ILibp2pStream stream = await _b.OpenStreamAsync(_a.PeerId, IdentifyService.PushProtocolId, AnyConnection).WithTimeout();
+        await using ILibp2pStream stream = await _b.OpenStreamAsync(_a.PeerId, IdentifyService.PushProtocolId, AnyConnection).Within();
 
         // Field 1 (bytes) claiming 127 bytes that are not there.
-        await LengthPrefixed.WriteAsync(stream.Output, new byte[] { 0x0a, 0x7f, 0x01 }).WithTimeout();
+        await LengthPrefixed.WriteAsync(stream.Output, new byte[] { 0x0a, 0x7f, 0x01 }).Within();
         await stream.Output.CompleteAsync();
 
-        Func<Task> read = () => PipeTesting.ReadToEndAsync(stream.Input).WithTimeout();
+        Func<Task> read = () => PipeTesting.ReadToEndAsync(stream.Input).Within();
         await read.Should().ThrowAsync<IOException>();
-        IdentifyInfo info = await _idB.IdentifyAsync(_a.PeerId).WithTimeout();
+        IdentifyInfo info = await _idB.IdentifyAsync(_a.PeerId).Within();
         info.AgentVersion.Should().Be("host-a/1.0");
     }
 
     [Fact]
     public async Task PushHandler_OversizeMessage_ResetsStream()
     {
-        await using ILibp2pStream stream = await _b.OpenStreamAsync(_a.PeerId, IdentifyService.PushProtocolId, AnyConnection).WithTimeout();
+        await using ILibp2pStream stream = await _b.OpenStreamAsync(_a.PeerId, IdentifyService.PushProtocolId, AnyConnection).Within();
         var huge = new IdentifyMessage { AgentVersion = new string('x', 9000) };
 
-        await LengthPrefixed.WriteAsync(stream.Output, huge.ToByteArray()).WithTimeout();
+        await LengthPrefixed.WriteAsync(stream.Output, huge.ToByteArray()).Within();
         await stream.Output.CompleteAsync();
 
-        Func<Task> read = () => PipeTesting.ReadToEndAsync(stream.Input).WithTimeout();
+        Func<Task> read = () => PipeTesting.ReadToEndAsync(stream.Input).Within();
         await read.Should().ThrowAsync<IOException>();
     }
 
@@ -140,9 +140,9 @@ public sealed class IdentifyPushTests : IAsyncLifetime
     /// <summary>Sends <paramref name="message"/> as a push and waits for the receiver to close (or reset) the stream.</summary>
     private static async Task SendRawPushAsync(InMemoryHost from, InMemoryHost to, IdentifyMessage message)
     {
-        await using ILibp2pStream stream = await from.OpenStreamAsync(to.PeerId, IdentifyService.PushProtocolId, AnyConnection).WithTimeout();
-        await LengthPrefixed.WriteAsync(stream.Output, message.ToByteArray()).WithTimeout();
+        await using ILibp2pStream stream = await from.OpenStreamAsync(to.PeerId, IdentifyService.PushProtocolId, AnyConnection).Within();
+        await LengthPrefixed.WriteAsync(stream.Output, message.ToByteArray()).Within();
         await stream.Output.CompleteAsync();
-        await PipeTesting.ReadToEndAsync(stream.Input).WithTimeout();
+        await PipeTesting.ReadToEndAsync(stream.Input).Within();
     }
 }

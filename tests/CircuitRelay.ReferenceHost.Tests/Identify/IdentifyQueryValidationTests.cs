@@ -27,7 +27,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
         _b = _net.CreateHost("10.0.2.2");
         _idA = _net.Track(new IdentifyService(_a, () => ["/ipfs/id/1.0.0"], "host-a/1.0", NullLogger.Instance, _time));
         _idA.Start();
-        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        await _a.ConnectAsync(_b.PeerId).Within();
     }
 
     public async Task DisposeAsync() => await _net.DisposeAsync();
@@ -38,7 +38,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
         using var other = KeyIdentity.Generate();
         AnswerWith(Frame(new IdentifyMessage { PublicKey = ByteString.CopyFrom(other.PublicKey.ToProtobuf()), AgentVersion = "liar/1.0" }));
 
-        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).Within();
 
         await identify.Should().ThrowAsync<InvalidDataException>();
         _idA.Peers.Should().NotContainKey(_b.PeerId);
@@ -49,7 +49,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
     {
         AnswerWith(Frame(new IdentifyMessage { PublicKey = ByteString.CopyFrom(0x08, 0x01, 0x12, 0x03, 0x01, 0x02, 0x03) }));
 
-        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).Within();
 
         await identify.Should().ThrowAsync<InvalidDataException>();
     }
@@ -59,7 +59,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
     {
         AnswerWith([0x03, 0x0a, 0x7f, 0x01]);
 
-        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).Within();
 
         await identify.Should().ThrowAsync<InvalidDataException>();
     }
@@ -69,7 +69,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
     {
         AnswerWith(Frame(new IdentifyMessage { AgentVersion = new string('x', 8200) }));
 
-        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).Within();
 
         await identify.Should().ThrowAsync<InvalidDataException>();
     }
@@ -81,7 +81,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
         message.CalculateSize().Should().Be(8192);
         AnswerWith(Frame(message));
 
-        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
         info.AgentVersion.Should().HaveLength(8189);
     }
@@ -91,7 +91,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
     {
         AnswerWith([0x10, 0x32, 0x02]);
 
-        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).Within();
 
         await identify.Should().ThrowAsync<EndOfStreamException>();
     }
@@ -101,7 +101,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
     {
         AnswerWith([]);
 
-        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).Within();
 
         await identify.Should().ThrowAsync<EndOfStreamException>();
     }
@@ -117,7 +117,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
         second.ListenAddrs.Add(ByteString.CopyFrom(Multiaddr.Parse("/ip4/10.0.2.2/tcp/2").ToByteArray()));
         AnswerWith([.. Frame(first), .. Frame(second)]);
 
-        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
         info.PublicKey.Should().Be(_b.Identity.PublicKey);
         info.AgentVersion.Should().Be("new/2.0");
@@ -136,7 +136,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
 
         AnswerWith([.. frames]);
 
-        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
         info.AgentVersion.Should().Be("agent/9");
     }
@@ -146,7 +146,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
     {
         AnswerWith(Frame(new IdentifyMessage { AgentVersion = "keyless/1.0" }));
 
-        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
         info.PublicKey.Should().BeNull();
         info.AgentVersion.Should().Be("keyless/1.0");
@@ -160,7 +160,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
         message.ListenAddrs.Add(ByteString.CopyFrom(Multiaddr.Parse("/ip4/10.0.2.2/tcp/7").ToByteArray()));
         AnswerWith(Frame(message));
 
-        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
         info.ListenAddresses.Should().Equal(Multiaddr.Parse("/ip4/10.0.2.2/tcp/7"));
         info.ObservedAddress.Should().BeNull();
@@ -181,12 +181,12 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
         }, AnyConnection);
 
         Task<IdentifyInfo> identify = _idA.IdentifyAsync(_b.PeerId);
-        await opened.Task.WithTimeout();
+        await opened.Task.Within();
         _time.Advance(TimeSpan.FromSeconds(9));
         identify.IsCompleted.Should().BeFalse();
         _time.Advance(TimeSpan.FromSeconds(1));
 
-        await FluentActions.Awaiting(() => identify.WithTimeout()).Should().ThrowAsync<TimeoutException>();
+        await FluentActions.Awaiting(() => identify.Within()).Should().ThrowAsync<TimeoutException>();
     }
 
     [Fact]
@@ -204,7 +204,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
         Task<IdentifyInfo> identify = _idA.IdentifyAsync(_b.PeerId, cts.Token);
         await cts.CancelAsync();
 
-        await FluentActions.Awaiting(() => identify.WithTimeout()).Should().ThrowAsync<OperationCanceledException>();
+        await FluentActions.Awaiting(() => identify.Within()).Should().ThrowAsync<OperationCanceledException>();
     }
 
     private static byte[] Frame(IdentifyMessage message)

@@ -33,9 +33,9 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_DialerIdentifiesListener_ReturnsListenersKeyProtocolsAddressesAndVersions()
     {
-        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        await _a.ConnectAsync(_b.PeerId).Within();
 
-        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
         info.PublicKey.Should().Be(_b.Identity.PublicKey);
         info.Protocols.Should().Equal(ProtocolsOfB);
@@ -47,9 +47,9 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_ListenerIdentifiesDialer_ReturnsDialersKeyProtocolsAddressesAndAgent()
     {
-        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        await _a.ConnectAsync(_b.PeerId).Within();
 
-        IdentifyInfo info = await _idB.IdentifyAsync(_a.PeerId).WithTimeout();
+        IdentifyInfo info = await _idB.IdentifyAsync(_a.PeerId).Within();
 
         info.PublicKey.Should().Be(_a.Identity.PublicKey);
         info.Protocols.Should().Equal(ProtocolsOfA);
@@ -60,9 +60,9 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_DialerIdentifiesListener_ObservedAddressIsDialersAddressAsSeenByListener()
     {
-        ConnectionInfo atA = await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        ConnectionInfo atA = await _a.ConnectAsync(_b.PeerId).Within();
 
-        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
         info.ObservedAddress.Should().Be(_b.GetConnections(_a.PeerId).Single().RemoteAddress);
         info.ObservedAddress.Should().Be(atA.LocalAddress);
@@ -71,9 +71,9 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_ListenerIdentifiesDialer_ObservedAddressIsListenersListenAddress()
     {
-        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        await _a.ConnectAsync(_b.PeerId).Within();
 
-        IdentifyInfo info = await _idB.IdentifyAsync(_a.PeerId).WithTimeout();
+        IdentifyInfo info = await _idB.IdentifyAsync(_a.PeerId).Within();
 
         info.ObservedAddress.Should().Be(_b.ListenAddress);
     }
@@ -81,9 +81,9 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_DirectConnection_AddsObservedAddress()
     {
-        ConnectionInfo atA = await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        ConnectionInfo atA = await _a.ConnectAsync(_b.PeerId).Within();
 
-        await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        await _idA.IdentifyAsync(_b.PeerId).Within();
 
         _idA.ObservedAddresses.Should().Equal(atA.LocalAddress!);
     }
@@ -96,8 +96,8 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
         {
             InMemoryHost peer = _net.CreateHost();
             StartService(peer, ProtocolsOfB, "peer/1.0");
-            ConnectionInfo atA = await _a.ConnectAsync(peer.PeerId).WithTimeout();
-            await _idA.IdentifyAsync(peer.PeerId).WithTimeout();
+            ConnectionInfo atA = await _a.ConnectAsync(peer.PeerId).Within();
+            await _idA.IdentifyAsync(peer.PeerId).Within();
             observed.Insert(0, atA.LocalAddress!);
         }
 
@@ -107,14 +107,14 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_Success_StoresPeerAndRaisesIdentified()
     {
-        ConnectionInfo atA = await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        ConnectionInfo atA = await _a.ConnectAsync(_b.PeerId).Within();
         var raised = new TaskCompletionSource<IdentifiedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
         _idA.Identified += (_, e) => raised.TrySetResult(e);
 
-        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
         _idA.Peers.Should().ContainKey(_b.PeerId).WhoseValue.Should().BeSameAs(info);
-        IdentifiedEventArgs args = await raised.Task.WithTimeout();
+        IdentifiedEventArgs args = await raised.Task.Within();
         args.Peer.Should().Be(_b.PeerId);
         args.Info.Should().BeSameAs(info);
         args.Connection.Should().BeSameAs(atA);
@@ -123,7 +123,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_NoConnection_ThrowsIOException()
     {
-        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).Within();
 
         await identify.Should().ThrowAsync<IOException>();
         _b.GetConnections(_a.PeerId).Should().BeEmpty("identify never dials");
@@ -135,7 +135,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
         RelayedConnection relayed = await ServiceTestNetwork.ConnectRelayedAsync(_a, _b);
         relayed.AtDialer.IsLimited.Should().BeTrue();
 
-        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
         info.PublicKey.Should().Be(_b.Identity.PublicKey);
         info.Protocols.Should().Equal(ProtocolsOfB);
@@ -147,7 +147,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     {
         await ServiceTestNetwork.ConnectRelayedAsync(_a, _b);
 
-        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
         info.ObservedAddress.Should().NotBeNull();
         _idA.ObservedAddresses.Should().BeEmpty();
@@ -157,9 +157,9 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     public async Task QueryHandler_RelayedListenAddress_IsNotAdvertised()
     {
         _b.AddAddress(Multiaddr.Parse($"/ip4/10.250.0.1/tcp/4001/p2p/{_a.PeerId}/p2p-circuit"));
-        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        await _a.ConnectAsync(_b.PeerId).Within();
 
-        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
         info.ListenAddresses.Should().Equal(_b.ListenAddress);
     }
@@ -172,27 +172,27 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
             _b.AddAddress(Multiaddr.Parse($"/ip4/10.0.0.2/tcp/{port}"));
         }
 
-        await _a.ConnectAsync(_b.PeerId).WithTimeout();
-        await using ILibp2pStream stream = await _a.OpenStreamAsync(_b.PeerId, IdentifyService.ProtocolId).WithTimeout();
+        await _a.ConnectAsync(_b.PeerId).Within();
+        await using ILibp2pStream stream = await _a.OpenStreamAsync(_b.PeerId, IdentifyService.ProtocolId).Within();
 
-        byte[]? body = await LengthPrefixed.ReadAsync(stream.Input, 8192).AsTask().WithTimeout();
+        byte[]? body = await LengthPrefixed.ReadAsync(stream.Input, 8192).Within();
 
         body.Should().NotBeNull();
         body!.Length.Should().BeLessThanOrEqualTo(4096);
         var message = IdentifyMessage.Parser.ParseFrom(body);
         message.ListenAddrs.Count.Should().BeInRange(1, 400);
         message.Protocols.Should().Equal(ProtocolsOfB);
-        (await LengthPrefixed.ReadAsync(stream.Input, 8192).AsTask().WithTimeout()).Should().BeNull("the handler closes after one message");
+        (await LengthPrefixed.ReadAsync(stream.Input, 8192).Within()).Should().BeNull("the handler closes after one message");
     }
 
     [Fact]
     public async Task ConnectionClosed_LastConnectionToPeer_ForgetsPeer()
     {
-        await _a.ConnectAsync(_b.PeerId).WithTimeout();
-        await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        await _a.ConnectAsync(_b.PeerId).Within();
+        await _idA.IdentifyAsync(_b.PeerId).Within();
         _idA.Peers.Should().ContainKey(_b.PeerId);
 
-        await _a.DisconnectAsync(_b.PeerId).WithTimeout();
+        await _a.DisconnectAsync(_b.PeerId).Within();
 
         _idA.Peers.Should().NotContainKey(_b.PeerId);
     }
@@ -200,15 +200,15 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task ConnectionClosed_AnotherConnectionRemains_KeepsPeer()
     {
-        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        await _a.ConnectAsync(_b.PeerId).Within();
         RelayedConnection relayed = await ServiceTestNetwork.ConnectRelayedAsync(_a, _b);
-        await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        await _idA.IdentifyAsync(_b.PeerId).Within();
         var closed = new TaskCompletionSource<ConnectionInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
         _a.ConnectionClosed += (_, e) => closed.TrySetResult(e.Connection);
 
         relayed.Sever();
 
-        (await closed.Task.WithTimeout()).Should().BeSameAs(relayed.AtDialer);
+        (await closed.Task.Within()).Should().BeSameAs(relayed.AtDialer);
         _idA.Peers.Should().ContainKey(_b.PeerId);
     }
 
@@ -216,13 +216,13 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     public async Task ConnectionClosed_OnlyConnectionSevered_ForgetsPeer()
     {
         RelayedConnection relayed = await ServiceTestNetwork.ConnectRelayedAsync(_a, _b);
-        await _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        await _idA.IdentifyAsync(_b.PeerId).Within();
         var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _a.ConnectionClosed += (_, _) => closed.TrySetResult();
 
         relayed.Sever();
 
-        await closed.Task.WithTimeout();
+        await closed.Task.Within();
         _idA.Peers.Should().NotContainKey(_b.PeerId);
     }
 
@@ -237,11 +237,11 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task DisposeAsync_StartedService_RemovesHandlers()
     {
-        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        await _a.ConnectAsync(_b.PeerId).Within();
 
         await _idB.DisposeAsync();
 
-        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).WithTimeout();
+        Func<Task> identify = () => _idA.IdentifyAsync(_b.PeerId).Within();
         await identify.Should().ThrowAsync<IOException>();
     }
 

@@ -41,7 +41,7 @@ internal sealed class ServiceTestNetwork : IAsyncDisposable
         var limit = new RelayLimit(TimeSpan.FromMinutes(2), 131072);
         Task<ConnectionInfo> dial = dialer.AddConnectionAsync(atDialer, listener.PeerId, circuit, ConnectionDirection.Outbound, isRelayed: true, limit).AsTask();
         Task<ConnectionInfo> accept = listener.AddConnectionAsync(atListener, dialer.PeerId, circuit, ConnectionDirection.Inbound, isRelayed: true, limit).AsTask();
-        ConnectionInfo[] both = await Task.WhenAll(dial, accept).WithTimeout();
+        ConnectionInfo[] both = await Task.WhenAll(dial, accept).Within();
         return new RelayedConnection(both[0], both[1], atDialer);
     }
 

@@ -29,13 +29,13 @@ public sealed class MultistreamOverYamuxTests
             await inbound.Output.CompleteAsync();
             return echo;
         });
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        string selected = await MultistreamSelect.SelectOneAsync(outbound, ["/unknown/1.0.0", Ping]).WithTimeout();
-        await outbound.Output.WriteAsync(payload).WithTimeout();
-        byte[] echoed = await PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout();
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        string selected = await MultistreamSelect.SelectOneAsync(outbound, ["/unknown/1.0.0", Ping]).Within();
+        await outbound.Output.WriteAsync(payload).Within();
+        byte[] echoed = await PipeTesting.ReadToEndAsync(outbound.Input).Within();
 
         selected.Should().Be(Ping);
-        (await responder.WithTimeout()).Should().Equal(payload);
+        (await responder.Within()).Should().Equal(payload);
         echoed.Should().Equal(payload);
     }
 
@@ -45,15 +45,15 @@ public sealed class MultistreamOverYamuxTests
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
         await using YamuxSession s = server;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
 
         MultistreamMessage.Write(outbound.Output, MultistreamMessage.Header);
         MultistreamMessage.Write(outbound.Output, Ping);
         outbound.Output.Write("0123456789abcdef0123456789abcdef"u8);
         await outbound.Output.CompleteAsync();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
-        string protocol = await MultistreamSelect.HandleAsync(inbound, p => p == Ping).WithTimeout();
-        byte[] rest = await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
+        string protocol = await MultistreamSelect.HandleAsync(inbound, p => p == Ping).Within();
+        byte[] rest = await PipeTesting.ReadToEndAsync(inbound.Input).Within();
 
         protocol.Should().Be(Ping);
         rest.Should().Equal("0123456789abcdef0123456789abcdef"u8.ToArray());

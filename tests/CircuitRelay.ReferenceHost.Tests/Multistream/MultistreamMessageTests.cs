@@ -132,8 +132,8 @@ public sealed class MultistreamMessageTests
         await pipe.Writer.WriteAsync(new byte[] { 0x03, (byte)'n', (byte)'a', (byte)'\n', 0xAA, 0xBB });
         pipe.Writer.Complete();
 
-        string message = await MultistreamMessage.ReadAsync(pipe.Reader).WithTimeout();
-        byte[] rest = await PipeTesting.ReadToEndAsync(pipe.Reader).WithTimeout();
+        string message = await MultistreamMessage.ReadAsync(pipe.Reader).Within();
+        byte[] rest = await PipeTesting.ReadToEndAsync(pipe.Reader).Within();
 
         message.Should().Be("na");
         rest.Should().Equal(0xAA, 0xBB);
@@ -152,7 +152,7 @@ public sealed class MultistreamMessageTests
             await pipe.Writer.WriteAsync(new[] { b });
         }
 
-        (await read.WithTimeout()).Should().Be("/noise");
+        (await read.Within()).Should().Be("/noise");
     }
 
     [Fact]

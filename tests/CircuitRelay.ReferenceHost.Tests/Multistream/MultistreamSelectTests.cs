@@ -17,10 +17,10 @@ public sealed class MultistreamSelectTests
         (DuplexPipe initiator, DuplexPipe responder) = DuplexPipe.CreatePair();
 
         Task<string> handled = MultistreamSelect.HandleAsync(responder, IsSupported).AsTask();
-        string selected = await MultistreamSelect.SelectOneAsync(initiator, ["/noise"]).WithTimeout();
+        string selected = await MultistreamSelect.SelectOneAsync(initiator, ["/noise"]).Within();
 
         selected.Should().Be("/noise");
-        (await handled.WithTimeout()).Should().Be("/noise");
+        (await handled.Within()).Should().Be("/noise");
     }
 
     [Fact]
@@ -29,10 +29,10 @@ public sealed class MultistreamSelectTests
         (DuplexPipe initiator, DuplexPipe responder) = DuplexPipe.CreatePair();
 
         Task<string> handled = MultistreamSelect.HandleAsync(responder, IsSupported).AsTask();
-        string selected = await MultistreamSelect.SelectOneAsync(initiator, ["/tls/1.0.0", "/noise"]).WithTimeout();
+        string selected = await MultistreamSelect.SelectOneAsync(initiator, ["/tls/1.0.0", "/noise"]).Within();
 
         selected.Should().Be("/noise");
-        (await handled.WithTimeout()).Should().Be("/noise");
+        (await handled.Within()).Should().Be("/noise");
     }
 
     [Fact]
@@ -41,11 +41,11 @@ public sealed class MultistreamSelectTests
         (DuplexPipe initiator, DuplexPipe responder) = DuplexPipe.CreatePair();
 
         Task<string> handled = MultistreamSelect.HandleAsync(responder, IsSupported).AsTask();
-        Func<Task> select = () => MultistreamSelect.SelectOneAsync(initiator, ["/tls/1.0.0", "/mplex/6.7.0"]).AsTask().WithTimeout();
+        Func<Task> select = () => MultistreamSelect.SelectOneAsync(initiator, ["/tls/1.0.0", "/mplex/6.7.0"]).Within();
 
         await select.Should().ThrowAsync<IOException>().WithMessage("protocol not supported*");
         initiator.Output.Complete();
-        await FluentActions.Awaiting(() => handled.WithTimeout()).Should().ThrowAsync<EndOfStreamException>();
+        await FluentActions.Awaiting(() => handled.Within()).Should().ThrowAsync<EndOfStreamException>();
     }
 
     [Fact]
@@ -54,7 +54,7 @@ public sealed class MultistreamSelectTests
         (DuplexPipe initiator, DuplexPipe responder) = DuplexPipe.CreatePair();
 
         Task<string> select = MultistreamSelect.SelectOneAsync(initiator, ["/noise"]).AsTask();
-        ReadResult first = await responder.Input.ReadAsync().AsTask().WithTimeout();
+        ReadResult first = await responder.Input.ReadAsync().Within();
 
         Convert.ToHexString(first.Buffer.ToArray()).Should().Be("132F6D756C746973747265616D2F312E302E300A" + "072F6E6F6973650A");
         responder.Input.AdvanceTo(first.Buffer.End);
@@ -74,8 +74,8 @@ public sealed class MultistreamSelectTests
 
         await initiator.Output.WriteAsync((byte[])[.. negotiation, .. "early data"u8.ToArray()]);
         initiator.Output.Complete();
-        string selected = await MultistreamSelect.HandleAsync(responder, IsSupported).WithTimeout();
-        byte[] rest = await PipeTesting.ReadToEndAsync(responder.Input).WithTimeout();
+        string selected = await MultistreamSelect.HandleAsync(responder, IsSupported).Within();
+        byte[] rest = await PipeTesting.ReadToEndAsync(responder.Input).Within();
 
         selected.Should().Be("/noise");
         rest.Should().Equal("early data"u8.ToArray());
@@ -91,8 +91,8 @@ public sealed class MultistreamSelectTests
         MultistreamMessage.Write(responder.Output, "/noise");
         await responder.Output.WriteAsync("server hello"u8.ToArray());
         responder.Output.Complete();
-        string selected = await select.WithTimeout();
-        byte[] rest = await PipeTesting.ReadToEndAsync(initiator.Input).WithTimeout();
+        string selected = await select.Within();
+        byte[] rest = await PipeTesting.ReadToEndAsync(initiator.Input).Within();
 
         selected.Should().Be("/noise");
         rest.Should().Equal("server hello"u8.ToArray());
@@ -107,8 +107,8 @@ public sealed class MultistreamSelectTests
         MultistreamMessage.Write(initiator.Output, MultistreamMessage.Header);
         MultistreamMessage.Write(initiator.Output, MultistreamMessage.List);
         await initiator.Output.FlushAsync();
-        string header = await MultistreamMessage.ReadAsync(initiator.Input).WithTimeout();
-        string answer = await MultistreamMessage.ReadAsync(initiator.Input).WithTimeout();
+        string header = await MultistreamMessage.ReadAsync(initiator.Input).Within();
+        string answer = await MultistreamMessage.ReadAsync(initiator.Input).Within();
 
         header.Should().Be(MultistreamMessage.Header);
         answer.Should().Be("na");
@@ -121,7 +121,7 @@ public sealed class MultistreamSelectTests
         (DuplexPipe initiator, DuplexPipe responder) = DuplexPipe.CreatePair();
 
         Task<string> handled = MultistreamSelect.HandleAsync(responder, IsSupported).AsTask();
-        string header = await MultistreamMessage.ReadAsync(initiator.Input).WithTimeout();
+        string header = await MultistreamMessage.ReadAsync(initiator.Input).Within();
 
         header.Should().Be(MultistreamMessage.Header);
         handled.IsCompleted.Should().BeFalse();
@@ -136,7 +136,7 @@ public sealed class MultistreamSelectTests
         MultistreamMessage.Write(initiator.Output, "/multistream/2.0.0");
         await initiator.Output.FlushAsync();
 
-        await FluentActions.Awaiting(() => handled.WithTimeout()).Should().ThrowAsync<InvalidDataException>();
+        await FluentActions.Awaiting(() => handled.Within()).Should().ThrowAsync<InvalidDataException>();
     }
 
     [Fact]
@@ -149,7 +149,7 @@ public sealed class MultistreamSelectTests
         MultistreamMessage.Write(responder.Output, "/tls/1.0.0");
         await responder.Output.FlushAsync();
 
-        await FluentActions.Awaiting(() => select.WithTimeout()).Should().ThrowAsync<InvalidDataException>();
+        await FluentActions.Awaiting(() => select.Within()).Should().ThrowAsync<InvalidDataException>();
     }
 
     [Fact]
@@ -161,7 +161,7 @@ public sealed class MultistreamSelectTests
         MultistreamMessage.Write(initiator.Output, MultistreamMessage.Header);
         await initiator.Output.WriteAsync(new byte[] { 0x81, 0x08 });
 
-        await FluentActions.Awaiting(() => handled.WithTimeout()).Should().ThrowAsync<InvalidDataException>();
+        await FluentActions.Awaiting(() => handled.Within()).Should().ThrowAsync<InvalidDataException>();
     }
 
     [Fact]

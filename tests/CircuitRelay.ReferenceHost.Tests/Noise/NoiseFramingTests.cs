@@ -40,7 +40,7 @@ public sealed class NoiseFramingTests
         await pipe.Writer.WriteAsync(new byte[] { 0x00, 0x10, 1, 2 });
         await pipe.Writer.CompleteAsync();
 
-        Func<Task> read = () => NoiseFraming.ReadFrameAsync(pipe.Reader, "message 2").AsTask().Within();
+        Func<Task> read = () => NoiseFraming.ReadFrameAsync(pipe.Reader, "message 2").Within();
 
         await read.Should().ThrowAsync<EndOfStreamException>().WithMessage("*message 2*4 bytes*");
     }
@@ -51,7 +51,7 @@ public sealed class NoiseFramingTests
         var pipe = new Pipe();
         await pipe.Writer.CompleteAsync();
 
-        Func<Task> read = () => NoiseFraming.ReadFrameAsync(pipe.Reader, "message 3").AsTask().Within();
+        Func<Task> read = () => NoiseFraming.ReadFrameAsync(pipe.Reader, "message 3").Within();
 
         await read.Should().ThrowAsync<EndOfStreamException>().WithMessage("*closed while waiting for message 3*");
     }

@@ -158,7 +158,7 @@ public sealed class NoiseSessionTests : IDisposable
 
             await a.Output.WriteAsync(System.Text.Encoding.ASCII.GetBytes("attack at dawn"));
 
-            Func<Task> read = async () => await b.Input.ReadAsync().AsTask().Within();
+            Func<Task> read = async () => await b.Input.ReadAsync().Within();
             await read.Should().ThrowAsync<InvalidDataException>().WithMessage("*authentication*");
         }
     }
@@ -177,7 +177,7 @@ public sealed class NoiseSessionTests : IDisposable
 
             // The responder completes its raw output with the error: the forwarder toward the initiator
             // ends and the initiator's session fails too.
-            Func<Task> peerRead = async () => await a.Input.ReadAsync().AsTask().Within();
+            Func<Task> peerRead = async () => await a.Input.ReadAsync().Within();
             await peerRead.Should().ThrowAsync<Exception>();
             await wire.ToInitiator.Pump.Within();
         }
@@ -213,7 +213,7 @@ public sealed class NoiseSessionTests : IDisposable
         await i.Output.WriteAsync(new byte[] { 0x00, 0x40, 1, 2, 3 });
         await i.Output.CompleteAsync();
 
-        Func<Task> read = async () => await b.Input.ReadAsync().AsTask().Within();
+        Func<Task> read = async () => await b.Input.ReadAsync().Within();
         await read.Should().ThrowAsync<EndOfStreamException>().WithMessage("*middle of a Noise frame*");
     }
 
@@ -256,7 +256,7 @@ public sealed class NoiseSessionTests : IDisposable
 
             b.Abort();
 
-            Func<Task> read = async () => await pending.AsTask().Within();
+            Func<Task> read = async () => await pending.Within();
             await read.Should().ThrowAsync<IOException>().WithMessage("*aborted*");
         }
     }
@@ -271,7 +271,7 @@ public sealed class NoiseSessionTests : IDisposable
         {
             b.Abort();
 
-            Func<Task> read = async () => await a.Input.ReadAsync().AsTask().Within();
+            Func<Task> read = async () => await a.Input.ReadAsync().Within();
             await read.Should().ThrowAsync<IOException>();
         }
     }
@@ -288,7 +288,7 @@ public sealed class NoiseSessionTests : IDisposable
         a.Abort();
 
         a.PumpsCompleted.IsCompleted.Should().BeTrue();
-        Func<Task> write = async () => await a.Output.WriteAsync(new byte[1]).AsTask().Within();
+        Func<Task> write = async () => await a.Output.WriteAsync(new byte[1]).Within();
         await write.Should().ThrowAsync<IOException>();
         await b.DisposeAsync().Within();
         b.PumpsCompleted.IsCompleted.Should().BeTrue();

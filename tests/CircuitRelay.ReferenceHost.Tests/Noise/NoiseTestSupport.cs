@@ -9,18 +9,7 @@ namespace CircuitRelay.ReferenceHost.Tests.Noise;
 
 internal static class NoiseTestSupport
 {
-    /// <summary>The generous bound every await gets: a hang fails the test instead of the run.</summary>
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
-
     public static readonly IReadOnlyList<string> Yamux = ["/yamux/1.0.0"];
-
-    public static Task<T> Within<T>(this Task<T> task) => task.WaitAsync(Timeout);
-
-    public static Task Within(this Task task) => task.WaitAsync(Timeout);
-
-    public static Task<T> Within<T>(this ValueTask<T> task) => task.AsTask().WaitAsync(Timeout);
-
-    public static Task Within(this ValueTask task) => task.AsTask().WaitAsync(Timeout);
 
     /// <summary>Two raw endpoints joined by two pipes (what one writes, the other reads).</summary>
     public static (IDuplexPipe Initiator, IDuplexPipe Responder) CreateRawPair()

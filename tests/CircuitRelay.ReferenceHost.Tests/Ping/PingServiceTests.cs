@@ -36,10 +36,10 @@ public sealed class PingServiceTests : IAsyncLifetime
     [Fact]
     public async Task PingAsync_ConnectedPeer_ReturnsRoundTripTime()
     {
-        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        await _a.ConnectAsync(_b.PeerId).Within();
         await using var realClock = new PingService(_a, NullLogger.Instance, TimeProvider.System);
 
-        TimeSpan rtt = await realClock.PingAsync(_b.PeerId).WithTimeout();
+        TimeSpan rtt = await realClock.PingAsync(_b.PeerId).Within();
 
         rtt.Should().BeGreaterThan(TimeSpan.Zero).And.BeLessThan(PingService.Timeout);
     }
@@ -47,7 +47,7 @@ public sealed class PingServiceTests : IAsyncLifetime
     [Fact]
     public async Task PingAsync_NoConnection_DialsPerHostDefaults()
     {
-        TimeSpan rtt = await _pingA.PingAsync(_b.PeerId).WithTimeout();
+        TimeSpan rtt = await _pingA.PingAsync(_b.PeerId).Within();
 
         rtt.Should().Be(TimeSpan.Zero, "the manual clock did not move");
         _a.GetConnections(_b.PeerId).Should().ContainSingle();
@@ -64,7 +64,7 @@ public sealed class PingServiceTests : IAsyncLifetime
             await stream.DisposeAsync();
         }, AnyConnectionHandler);
 
-        TimeSpan rtt = await _pingA.PingAsync(_b.PeerId).WithTimeout();
+        TimeSpan rtt = await _pingA.PingAsync(_b.PeerId).Within();
 
         rtt.Should().Be(TimeSpan.FromMilliseconds(25));
     }
@@ -80,7 +80,7 @@ public sealed class PingServiceTests : IAsyncLifetime
             await stream.DisposeAsync();
         }, AnyConnectionHandler);
 
-        Func<Task> ping = () => _pingA.PingAsync(_b.PeerId).WithTimeout();
+        Func<Task> ping = () => _pingA.PingAsync(_b.PeerId).Within();
 
         await ping.Should().ThrowAsync<InvalidDataException>();
     }
@@ -95,7 +95,7 @@ public sealed class PingServiceTests : IAsyncLifetime
             await stream.DisposeAsync();
         }, AnyConnectionHandler);
 
-        Func<Task> ping = () => _pingA.PingAsync(_b.PeerId).WithTimeout();
+        Func<Task> ping = () => _pingA.PingAsync(_b.PeerId).Within();
 
         await ping.Should().ThrowAsync<EndOfStreamException>();
     }
@@ -115,12 +115,12 @@ public sealed class PingServiceTests : IAsyncLifetime
         }, AnyConnectionHandler);
 
         Task<TimeSpan> ping = _pingA.PingAsync(_b.PeerId);
-        await received.Task.WithTimeout();
+        await received.Task.Within();
         _time.Advance(TimeSpan.FromSeconds(9));
         ping.IsCompleted.Should().BeFalse();
         _time.Advance(TimeSpan.FromSeconds(1));
 
-        await FluentActions.Awaiting(() => ping.WithTimeout()).Should().ThrowAsync<TimeoutException>();
+        await FluentActions.Awaiting(() => ping.Within()).Should().ThrowAsync<TimeoutException>();
     }
 
     [Fact]
@@ -134,7 +134,7 @@ public sealed class PingServiceTests : IAsyncLifetime
             stream.Abort();
         }, AnyConnectionHandler);
 
-        TimeSpan rtt = await _pingA.PingAsync(_b.PeerId).WithTimeout();
+        TimeSpan rtt = await _pingA.PingAsync(_b.PeerId).Within();
 
         rtt.Should().Be(TimeSpan.Zero);
     }
@@ -159,11 +159,11 @@ public sealed class PingServiceTests : IAsyncLifetime
         try
         {
             Task<TimeSpan> ping = _pingA.PingAsync(_b.PeerId);
-            await aClosedWriteSide.Task.WithTimeout();
+            await aClosedWriteSide.Task.Within();
             ping.IsCompleted.Should().BeFalse("A waits for B to end the stream");
             _time.Advance(PingService.Timeout);
 
-            (await ping.WithTimeout()).Should().Be(TimeSpan.Zero);
+            (await ping.Within()).Should().Be(TimeSpan.Zero);
         }
         finally
         {
@@ -176,7 +176,7 @@ public sealed class PingServiceTests : IAsyncLifetime
     {
         _b.RemoveStreamHandler(PingService.ProtocolId);
 
-        Func<Task> ping = () => _pingA.PingAsync(_b.PeerId).WithTimeout();
+        Func<Task> ping = () => _pingA.PingAsync(_b.PeerId).Within();
 
         await ping.Should().ThrowAsync<IOException>();
     }
@@ -188,7 +188,7 @@ public sealed class PingServiceTests : IAsyncLifetime
         relayed.AtDialer.IsLimited.Should().BeTrue();
         _b.AcceptsInboundConnections = false;
 
-        TimeSpan rtt = await _pingA.PingAsync(_b.PeerId).WithTimeout();
+        TimeSpan rtt = await _pingA.PingAsync(_b.PeerId).Within();
 
         rtt.Should().Be(TimeSpan.Zero);
         _a.GetConnections(_b.PeerId).Should().ContainSingle().Which.IsRelayed.Should().BeTrue();
@@ -197,9 +197,9 @@ public sealed class PingServiceTests : IAsyncLifetime
     [Fact]
     public async Task PingAsync_ConcurrentCallsToOnePeer_AllSucceed()
     {
-        await _a.ConnectAsync(_b.PeerId).WithTimeout();
+        await _a.ConnectAsync(_b.PeerId).Within();
 
-        TimeSpan[] rtts = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => _pingA.PingAsync(_b.PeerId))).WithTimeout();
+        TimeSpan[] rtts = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => _pingA.PingAsync(_b.PeerId))).Within();
 
         rtts.Should().HaveCount(5);
     }
@@ -207,37 +207,37 @@ public sealed class PingServiceTests : IAsyncLifetime
     [Fact]
     public async Task Handler_SeveralRounds_EchoesEachPayload()
     {
-        await using ILibp2pStream stream = await _a.OpenStreamAsync(_b.PeerId, PingService.ProtocolId, AnyConnection).WithTimeout();
+        await using ILibp2pStream stream = await _a.OpenStreamAsync(_b.PeerId, PingService.ProtocolId, AnyConnection).Within();
 
         for (int round = 0; round < 3; round++)
         {
             byte[] payload = RandomNumberGenerator.GetBytes(32);
-            await PipeIo.WriteAsync(stream.Output, payload).WithTimeout();
-            (await PipeIo.ReadExactlyAsync(stream.Input, 32).WithTimeout()).Should().Equal(payload);
+            await PipeIo.WriteAsync(stream.Output, payload).Within();
+            (await PipeIo.ReadExactlyAsync(stream.Input, 32).Within()).Should().Equal(payload);
         }
     }
 
     [Fact]
     public async Task Handler_RemoteClosesWriteSide_ClosesStream()
     {
-        await using ILibp2pStream stream = await _a.OpenStreamAsync(_b.PeerId, PingService.ProtocolId, AnyConnection).WithTimeout();
+        await using ILibp2pStream stream = await _a.OpenStreamAsync(_b.PeerId, PingService.ProtocolId, AnyConnection).Within();
         byte[] payload = RandomNumberGenerator.GetBytes(32);
-        await PipeIo.WriteAsync(stream.Output, payload).WithTimeout();
+        await PipeIo.WriteAsync(stream.Output, payload).Within();
 
         await stream.Output.CompleteAsync();
 
-        (await PipeTesting.ReadToEndAsync(stream.Input).WithTimeout()).Should().Equal(payload);
+        (await PipeTesting.ReadToEndAsync(stream.Input).Within()).Should().Equal(payload);
     }
 
     [Fact]
     public async Task Handler_RemoteClosesInsidePayload_ResetsStream()
     {
-        await using ILibp2pStream stream = await _a.OpenStreamAsync(_b.PeerId, PingService.ProtocolId, AnyConnection).WithTimeout();
-        await PipeIo.WriteAsync(stream.Output, new byte[20]).WithTimeout();
+        await using ILibp2pStream stream = await _a.OpenStreamAsync(_b.PeerId, PingService.ProtocolId, AnyConnection).Within();
+        await PipeIo.WriteAsync(stream.Output, new byte[20]).Within();
 
         await stream.Output.CompleteAsync();
 
-        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(stream.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(stream.Input).Within()).Should().ThrowAsync<IOException>();
     }
 
     [Fact]
@@ -245,7 +245,7 @@ public sealed class PingServiceTests : IAsyncLifetime
     {
         await using ILibp2pStream first = await OpenActivePingStreamAsync();
         await using ILibp2pStream second = await OpenActivePingStreamAsync();
-        await using ILibp2pStream third = await _a.OpenStreamAsync(_b.PeerId, PingService.ProtocolId, AnyConnection).WithTimeout();
+        await using ILibp2pStream third = await _a.OpenStreamAsync(_b.PeerId, PingService.ProtocolId, AnyConnection).Within();
 
         Func<Task> round = async () =>
         {
@@ -262,12 +262,12 @@ public sealed class PingServiceTests : IAsyncLifetime
         await using ILibp2pStream first = await OpenActivePingStreamAsync();
         await using ILibp2pStream second = await OpenActivePingStreamAsync();
         InMemoryHost c = _net.CreateHost("10.0.3.3");
-        await using ILibp2pStream fromC = await c.OpenStreamAsync(_b.PeerId, PingService.ProtocolId, AnyConnection).WithTimeout();
+        await using ILibp2pStream fromC = await c.OpenStreamAsync(_b.PeerId, PingService.ProtocolId, AnyConnection).Within();
         byte[] payload = RandomNumberGenerator.GetBytes(32);
 
-        await PipeIo.WriteAsync(fromC.Output, payload).WithTimeout();
+        await PipeIo.WriteAsync(fromC.Output, payload).Within();
 
-        (await PipeIo.ReadExactlyAsync(fromC.Input, 32).WithTimeout()).Should().Equal(payload);
+        (await PipeIo.ReadExactlyAsync(fromC.Input, 32).Within()).Should().Equal(payload);
     }
 
     [Fact]
@@ -276,7 +276,7 @@ public sealed class PingServiceTests : IAsyncLifetime
         ILibp2pStream first = await OpenActivePingStreamAsync();
         await using ILibp2pStream second = await OpenActivePingStreamAsync();
         await first.Output.CompleteAsync();
-        await PipeTesting.ReadToEndAsync(first.Input).WithTimeout();
+        await PipeTesting.ReadToEndAsync(first.Input).Within();
         await first.DisposeAsync();
 
         await using ILibp2pStream third = await OpenActivePingStreamAsync();
@@ -289,7 +289,7 @@ public sealed class PingServiceTests : IAsyncLifetime
     {
         await _pingB.DisposeAsync();
 
-        Func<Task> ping = () => _pingA.PingAsync(_b.PeerId).WithTimeout();
+        Func<Task> ping = () => _pingA.PingAsync(_b.PeerId).Within();
 
         await ping.Should().ThrowAsync<IOException>();
     }
@@ -305,10 +305,10 @@ public sealed class PingServiceTests : IAsyncLifetime
     /// <summary>Opens a ping stream from A to B and completes one round, so B's handler holds a slot for it.</summary>
     private async Task<ILibp2pStream> OpenActivePingStreamAsync()
     {
-        ILibp2pStream stream = await _a.OpenStreamAsync(_b.PeerId, PingService.ProtocolId, AnyConnection).WithTimeout();
+        ILibp2pStream stream = await _a.OpenStreamAsync(_b.PeerId, PingService.ProtocolId, AnyConnection).Within();
         byte[] payload = RandomNumberGenerator.GetBytes(32);
-        await PipeIo.WriteAsync(stream.Output, payload).WithTimeout();
-        (await PipeIo.ReadExactlyAsync(stream.Input, 32).WithTimeout()).Should().Equal(payload);
+        await PipeIo.WriteAsync(stream.Output, payload).Within();
+        (await PipeIo.ReadExactlyAsync(stream.Input, 32).Within()).Should().Equal(payload);
         return stream;
     }
 }

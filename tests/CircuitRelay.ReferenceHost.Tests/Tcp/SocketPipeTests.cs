@@ -54,13 +54,13 @@ public sealed class SocketPipeTests
             int offset = 0;
             while (offset < size)
             {
-                ReadResult result = await pipe.Input.ReadAsync().WithTimeout();
+                ReadResult result = await pipe.Input.ReadAsync().Within();
                 result.Buffer.CopyTo(received.AsSpan(offset));
                 offset += (int)result.Buffer.Length;
                 pipe.Input.AdvanceTo(result.Buffer.End);
             }
 
-            await send.WithTimeout();
+            await send.Within();
             received.Should().Equal(data);
             pool.LargestRent.Should().Be(SocketPipe.SegmentSize);
         }
@@ -78,10 +78,10 @@ public sealed class SocketPipeTests
             await WaitForBufferedAsync(pipe.Input, 1000, consume: true);
 
             // Everything is read; the receive loop now waits for data with a zero-byte receive and no buffer.
-            await pool.WaitForOutstandingAsync(0).WithTimeout();
+            await pool.WaitForOutstandingAsync(0).Within();
 
             await remote.SendAsync(new byte[] { 42 }, SocketFlags.None);
-            ReadResult result = await pipe.Input.ReadAsync().WithTimeout();
+            ReadResult result = await pipe.Input.ReadAsync().Within();
             result.Buffer.ToArray().Should().Equal((byte)42);
             pipe.Input.AdvanceTo(result.Buffer.End);
         }
@@ -92,7 +92,7 @@ public sealed class SocketPipeTests
     {
         while (true)
         {
-            ReadResult result = await reader.ReadAsync().WithTimeout();
+            ReadResult result = await reader.ReadAsync().Within();
             if (result.Buffer.Length >= count)
             {
                 byte[] bytes = result.Buffer.ToArray();
@@ -120,8 +120,8 @@ public sealed class SocketPipeTests
         listener.Start();
         var remote = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         Task<Socket> accept = listener.AcceptSocketAsync();
-        await remote.ConnectAsync(listener.LocalEndpoint).WithTimeout();
-        return (remote, await accept.WithTimeout());
+        await remote.ConnectAsync(listener.LocalEndpoint).Within();
+        return (remote, await accept.Within());
     }
 
     /// <summary>A memory pool that counts what is rented and not yet returned.</summary>

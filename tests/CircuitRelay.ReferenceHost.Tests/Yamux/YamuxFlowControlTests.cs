@@ -15,13 +15,13 @@ public sealed class YamuxFlowControlTests
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
         await using YamuxSession s = server;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
 
         ValueTask<FlushResult> write = outbound.Output.WriteAsync(new byte[4 * Window]);
-        await outbound.WhenSendBlockedAsync().WithTimeout();
+        await outbound.WhenSendBlockedAsync().Within();
         // The ping travels behind every data frame sent so far: once answered, the server has processed them all.
-        await client.PingAsync().WithTimeout();
+        await client.PingAsync().Within();
 
         write.IsCompleted.Should().BeFalse();
         outbound.SendWindow.Should().Be(0);
@@ -36,13 +36,13 @@ public sealed class YamuxFlowControlTests
         await using YamuxSession c = client;
         await using YamuxSession s = server;
         byte[] data = RandomNumberGenerator.GetBytes(4 * Window);
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
         ValueTask<FlushResult> write = outbound.Output.WriteAsync(data);
-        await outbound.WhenSendBlockedAsync().WithTimeout();
+        await outbound.WhenSendBlockedAsync().Within();
 
-        byte[] received = await PipeIo.ReadExactlyAsync(inbound.Input, data.Length).WithTimeout();
-        await write.WithTimeout();
+        byte[] received = await PipeIo.ReadExactlyAsync(inbound.Input, data.Length).Within();
+        await write.Within();
 
         received.Should().Equal(data);
     }
@@ -52,12 +52,12 @@ public sealed class YamuxFlowControlTests
     {
         (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true);
         await using YamuxSession owned = client;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        await server.ReceiveUntilAsync(h => h.Has(YamuxFlags.Syn)).WithTimeout();
-        await server.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Ack, 1, Window / 2), new byte[Window / 2]).WithTimeout();
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        await server.ReceiveUntilAsync(h => h.Has(YamuxFlags.Syn)).Within();
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Ack, 1, Window / 2), new byte[Window / 2]).Within();
 
-        await PipeIo.ReadExactlyInOneAdvanceAsync(outbound.Input, Window / 2).WithTimeout();
-        (YamuxHeader update, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.WindowUpdate).WithTimeout();
+        await PipeIo.ReadExactlyInOneAdvanceAsync(outbound.Input, Window / 2).Within();
+        (YamuxHeader update, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.WindowUpdate).Within();
 
         update.Should().Be(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.None, 1, Window / 2));
         outbound.ReceiveWindow.Should().Be(Window);
@@ -68,19 +68,19 @@ public sealed class YamuxFlowControlTests
     {
         (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true);
         await using YamuxSession owned = client;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        await server.ReceiveUntilAsync(h => h.Has(YamuxFlags.Syn)).WithTimeout();
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        await server.ReceiveUntilAsync(h => h.Has(YamuxFlags.Syn)).Within();
         ValueTask<FlushResult> write = outbound.Output.WriteAsync(new byte[Window + 1000]);
         int received = 0;
         while (received < Window)
         {
-            received += (await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Data).WithTimeout()).Payload.Length;
+            received += (await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Data).Within()).Payload.Length;
         }
 
-        await outbound.WhenSendBlockedAsync().WithTimeout();
-        await server.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Ack, 1, 1000)).WithTimeout();
-        (YamuxHeader last, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Data).WithTimeout();
-        await write.WithTimeout();
+        await outbound.WhenSendBlockedAsync().Within();
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Ack, 1, 1000)).Within();
+        (YamuxHeader last, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Data).Within();
+        await write.Within();
 
         received.Should().Be(Window);
         last.Length.Should().Be(1000u);
@@ -93,15 +93,15 @@ public sealed class YamuxFlowControlTests
         (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true, YamuxPair.Options(time));
         await using YamuxSession owned = client;
         Task<TimeSpan> ping = client.PingAsync().AsTask();
-        (YamuxHeader request, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).WithTimeout();
+        (YamuxHeader request, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).Within();
         time.Advance(TimeSpan.FromMilliseconds(10));
-        await server.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Ack, 0, request.Length)).WithTimeout();
-        (await ping.WithTimeout()).Should().Be(TimeSpan.FromMilliseconds(10));
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Ack, 0, request.Length)).Within();
+        (await ping.Within()).Should().Be(TimeSpan.FromMilliseconds(10));
 
-        await server.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 2, Window), new byte[Window]).WithTimeout();
-        YamuxStream inbound = (await client.AcceptStreamAsync().WithTimeout())!;
-        await PipeIo.ReadExactlyInOneAdvanceAsync(inbound.Input, Window).WithTimeout();
-        (YamuxHeader update, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.WindowUpdate && h.Flags == YamuxFlags.None).WithTimeout();
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 2, Window), new byte[Window]).Within();
+        YamuxStream inbound = (await client.AcceptStreamAsync().Within())!;
+        await PipeIo.ReadExactlyInOneAdvanceAsync(inbound.Input, Window).Within();
+        (YamuxHeader update, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.WindowUpdate && h.Flags == YamuxFlags.None).Within();
 
         update.Length.Should().Be(2u * Window);
         inbound.ReceiveWindowSize.Should().Be(2 * Window);
@@ -114,10 +114,10 @@ public sealed class YamuxFlowControlTests
         (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true, YamuxPair.Options(new ManualTimeProvider()));
         await using YamuxSession owned = client;
 
-        await server.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 2, Window), new byte[Window]).WithTimeout();
-        YamuxStream inbound = (await client.AcceptStreamAsync().WithTimeout())!;
-        await PipeIo.ReadExactlyInOneAdvanceAsync(inbound.Input, Window).WithTimeout();
-        (YamuxHeader update, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.WindowUpdate && h.Flags == YamuxFlags.None).WithTimeout();
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 2, Window), new byte[Window]).Within();
+        YamuxStream inbound = (await client.AcceptStreamAsync().Within())!;
+        await PipeIo.ReadExactlyInOneAdvanceAsync(inbound.Input, Window).Within();
+        (YamuxHeader update, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.WindowUpdate && h.Flags == YamuxFlags.None).Within();
 
         update.Length.Should().Be((uint)Window);
         inbound.ReceiveWindowSize.Should().Be(Window);
@@ -129,11 +129,11 @@ public sealed class YamuxFlowControlTests
         (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
         await using YamuxSession owned = server;
 
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 1, Window + 1), new byte[Window + 1]).WithTimeout();
-        List<YamuxHeader> frames = await client.ReceiveToEndAsync().WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 1, Window + 1), new byte[Window + 1]).Within();
+        List<YamuxHeader> frames = await client.ReceiveToEndAsync().Within();
 
         frames.Should().ContainSingle(h => h.Type == YamuxFrameType.GoAway).Which.Length.Should().Be((uint)YamuxGoAwayCode.ProtocolError);
-        await FluentActions.Awaiting(() => server.Completion.WithTimeout()).Should().ThrowAsync<InvalidDataException>().WithMessage("*window*");
+        await FluentActions.Awaiting(() => server.Completion.Within()).Should().ThrowAsync<InvalidDataException>().WithMessage("*window*");
     }
 
     [Fact]
@@ -142,11 +142,11 @@ public sealed class YamuxFlowControlTests
         (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
         await using YamuxSession owned = server;
 
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 1, Window - 10), new byte[Window - 10]).WithTimeout();
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.None, 1, 10), new byte[10]).WithTimeout();
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 5)).WithTimeout();
-        (YamuxHeader pong, _) = await client.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).WithTimeout();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 1, Window - 10), new byte[Window - 10]).Within();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.None, 1, 10), new byte[10]).Within();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 5)).Within();
+        (YamuxHeader pong, _) = await client.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).Within();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
 
         pong.Length.Should().Be(5u);
         inbound.BufferedReceiveBytes.Should().Be(Window);
@@ -159,10 +159,10 @@ public sealed class YamuxFlowControlTests
         (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
         await using YamuxSession owned = server;
 
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, uint.MaxValue)).WithTimeout();
-        List<YamuxHeader> frames = await client.ReceiveToEndAsync().WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, uint.MaxValue)).Within();
+        List<YamuxHeader> frames = await client.ReceiveToEndAsync().Within();
 
         frames.Last().Should().Be(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.ProtocolError));
-        await FluentActions.Awaiting(() => server.Completion.WithTimeout()).Should().ThrowAsync<InvalidDataException>();
+        await FluentActions.Awaiting(() => server.Completion.Within()).Should().ThrowAsync<InvalidDataException>();
     }
 }

@@ -21,12 +21,12 @@ public sealed class YamuxProtocolViolationTests
         (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
         await using YamuxSession owned = server;
 
-        await client.SendRawAsync(Convert.FromHexString(hex)).WithTimeout();
-        List<YamuxHeader> frames = await client.ReceiveToEndAsync().WithTimeout();
+        await client.SendRawAsync(Convert.FromHexString(hex)).Within();
+        List<YamuxHeader> frames = await client.ReceiveToEndAsync().Within();
 
         frames.Should().NotBeEmpty(name);
         frames[^1].Should().Be(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.ProtocolError), name);
-        await FluentActions.Awaiting(() => server.Completion.WithTimeout()).Should().ThrowAsync<InvalidDataException>();
+        await FluentActions.Awaiting(() => server.Completion.Within()).Should().ThrowAsync<InvalidDataException>();
     }
 
     [Fact]
@@ -35,11 +35,11 @@ public sealed class YamuxProtocolViolationTests
         (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true);
         await using YamuxSession owned = client;
 
-        await server.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 3, 0)).WithTimeout();
-        List<YamuxHeader> frames = await server.ReceiveToEndAsync().WithTimeout();
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 3, 0)).Within();
+        List<YamuxHeader> frames = await server.ReceiveToEndAsync().Within();
 
         frames.Should().Equal(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.ProtocolError));
-        await FluentActions.Awaiting(() => client.Completion.WithTimeout()).Should().ThrowAsync<InvalidDataException>().WithMessage("*both endpoints act as clients*");
+        await FluentActions.Awaiting(() => client.Completion.Within()).Should().ThrowAsync<InvalidDataException>().WithMessage("*both endpoints act as clients*");
     }
 
     [Fact]
@@ -47,12 +47,12 @@ public sealed class YamuxProtocolViolationTests
     {
         (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
         await using YamuxSession owned = server;
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)).WithTimeout();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)).Within();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
 
-        await client.SendRawAsync(Convert.FromHexString("010000000000000000000000")).WithTimeout();
+        await client.SendRawAsync(Convert.FromHexString("010000000000000000000000")).Within();
 
-        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
-        await inbound.Completion.WithTimeout();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).Within()).Should().ThrowAsync<IOException>();
+        await inbound.Completion.Within();
     }
 }

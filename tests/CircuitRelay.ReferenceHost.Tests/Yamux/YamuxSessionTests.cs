@@ -12,7 +12,7 @@ public sealed class YamuxSessionTests
         await using YamuxSession c = client;
         await using YamuxSession s = server;
 
-        TimeSpan rtt = await client.PingAsync().WithTimeout();
+        TimeSpan rtt = await client.PingAsync().Within();
 
         rtt.Should().BeGreaterThanOrEqualTo(TimeSpan.Zero);
         client.RoundTripTime.Should().NotBeNull();
@@ -26,7 +26,7 @@ public sealed class YamuxSessionTests
         await using YamuxSession c = client;
         await using YamuxSession s = server;
 
-        await server.PingAsync().WithTimeout();
+        await server.PingAsync().Within();
 
         server.RoundTripTime.Should().NotBeNull();
     }
@@ -37,8 +37,8 @@ public sealed class YamuxSessionTests
         (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
         await using YamuxSession owned = server;
 
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 0xCAFEBABE)).WithTimeout();
-        (YamuxHeader answer, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 0xCAFEBABE)).Within();
+        (YamuxHeader answer, _) = await client.ReceiveUntilAsync(_ => true).Within();
 
         answer.Should().Be(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Ack, 0, 0xCAFEBABE));
     }
@@ -51,11 +51,11 @@ public sealed class YamuxSessionTests
         await using YamuxSession owned = client;
 
         Task<TimeSpan> ping = client.PingAsync().AsTask();
-        (YamuxHeader request, _) = await server.ReceiveUntilAsync(_ => true).WithTimeout();
+        (YamuxHeader request, _) = await server.ReceiveUntilAsync(_ => true).Within();
         time.Advance(TimeSpan.FromMilliseconds(42));
-        await server.SendAsync(request with { Flags = YamuxFlags.Ack }).WithTimeout();
+        await server.SendAsync(request with { Flags = YamuxFlags.Ack }).Within();
 
-        (await ping.WithTimeout()).Should().Be(TimeSpan.FromMilliseconds(42));
+        (await ping.Within()).Should().Be(TimeSpan.FromMilliseconds(42));
         client.RoundTripTime.Should().Be(TimeSpan.FromMilliseconds(42));
     }
 
@@ -68,7 +68,7 @@ public sealed class YamuxSessionTests
         await using YamuxSession owned = client;
 
         time.Advance(TimeSpan.FromSeconds(30));
-        (YamuxHeader ping, _) = await server.ReceiveUntilAsync(_ => true).WithTimeout();
+        (YamuxHeader ping, _) = await server.ReceiveUntilAsync(_ => true).Within();
 
         ping.Type.Should().Be(YamuxFrameType.Ping);
         ping.Flags.Should().Be(YamuxFlags.Syn);
@@ -83,10 +83,10 @@ public sealed class YamuxSessionTests
         await using YamuxSession owned = client;
 
         time.Advance(TimeSpan.FromSeconds(30));
-        await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).WithTimeout();
+        await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).Within();
         time.Advance(TimeSpan.FromSeconds(30));
 
-        await FluentActions.Awaiting(() => client.Completion.WithTimeout()).Should().ThrowAsync<TimeoutException>();
+        await FluentActions.Awaiting(() => client.Completion.Within()).Should().ThrowAsync<TimeoutException>();
         client.Closed.IsCancellationRequested.Should().BeTrue();
     }
 
@@ -99,13 +99,13 @@ public sealed class YamuxSessionTests
         await using YamuxSession owned = client;
 
         time.Advance(TimeSpan.FromSeconds(30));
-        (YamuxHeader first, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).WithTimeout();
-        await server.SendAsync(first with { Flags = YamuxFlags.Ack }).WithTimeout();
+        (YamuxHeader first, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).Within();
+        await server.SendAsync(first with { Flags = YamuxFlags.Ack }).Within();
         // Our own ping's answer proves the session has read the keep-alive answer sent before it.
-        await server.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 777)).WithTimeout();
-        await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping && h.Length == 777).WithTimeout();
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 777)).Within();
+        await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping && h.Length == 777).Within();
         time.Advance(TimeSpan.FromSeconds(30));
-        (YamuxHeader second, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).WithTimeout();
+        (YamuxHeader second, _) = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping).Within();
 
         second.Flags.Should().Be(YamuxFlags.Syn);
         second.Length.Should().NotBe(first.Length);
@@ -119,12 +119,12 @@ public sealed class YamuxSessionTests
         await using YamuxSession c = client;
         await using YamuxSession s = server;
 
-        await server.GoAwayAsync().WithTimeout();
-        YamuxGoAwayCode code = await client.RemoteGoAway.WithTimeout();
+        await server.GoAwayAsync().Within();
+        YamuxGoAwayCode code = await client.RemoteGoAway.Within();
 
         code.Should().Be(YamuxGoAwayCode.Normal);
-        await FluentActions.Awaiting(() => client.OpenStreamAsync().WithTimeout()).Should().ThrowAsync<IOException>().WithMessage("*Go Away*");
-        (await server.AcceptStreamAsync().WithTimeout()).Should().BeNull();
+        await FluentActions.Awaiting(() => client.OpenStreamAsync().Within()).Should().ThrowAsync<IOException>().WithMessage("*Go Away*");
+        (await server.AcceptStreamAsync().Within()).Should().BeNull();
     }
 
     [Fact]
@@ -133,15 +133,15 @@ public sealed class YamuxSessionTests
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
         await using YamuxSession s = server;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
 
-        await server.GoAwayAsync().WithTimeout();
-        await client.RemoteGoAway.WithTimeout();
-        await PipeIo.WriteAsync(outbound.Output, [1, 2, 3]).WithTimeout();
+        await server.GoAwayAsync().Within();
+        await client.RemoteGoAway.Within();
+        await PipeIo.WriteAsync(outbound.Output, [1, 2, 3]).Within();
         await outbound.Output.CompleteAsync();
 
-        (await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().Equal(1, 2, 3);
+        (await PipeTesting.ReadToEndAsync(inbound.Input).Within()).Should().Equal(1, 2, 3);
     }
 
     [Fact]
@@ -150,10 +150,10 @@ public sealed class YamuxSessionTests
         (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
         await using YamuxSession owned = server;
 
-        await server.GoAwayAsync().WithTimeout();
-        (YamuxHeader goAway, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)).WithTimeout();
-        (YamuxHeader refusal, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
+        await server.GoAwayAsync().Within();
+        (YamuxHeader goAway, _) = await client.ReceiveUntilAsync(_ => true).Within();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)).Within();
+        (YamuxHeader refusal, _) = await client.ReceiveUntilAsync(_ => true).Within();
 
         goAway.Should().Be(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, 0));
         refusal.Should().Be(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 1, 0));
@@ -164,8 +164,8 @@ public sealed class YamuxSessionTests
     {
         (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true);
 
-        await client.DisposeAsync().WithTimeout();
-        List<YamuxHeader> frames = await server.ReceiveToEndAsync().WithTimeout();
+        await client.DisposeAsync().Within();
+        List<YamuxHeader> frames = await server.ReceiveToEndAsync().Within();
 
         frames.Should().Equal(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.Normal));
         client.Completion.IsCompletedSuccessfully.Should().BeTrue();
@@ -176,14 +176,14 @@ public sealed class YamuxSessionTests
     {
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
 
         await server.DisposeAsync();
-        await client.Completion.WithTimeout();
+        await client.Completion.Within();
 
-        (await client.AcceptStreamAsync().WithTimeout()).Should().BeNull();
-        await FluentActions.Awaiting(() => client.OpenStreamAsync().WithTimeout()).Should().ThrowAsync<IOException>();
-        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+        (await client.AcceptStreamAsync().Within()).Should().BeNull();
+        await FluentActions.Awaiting(() => client.OpenStreamAsync().Within()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(outbound.Input).Within()).Should().ThrowAsync<IOException>();
     }
 
     [Fact]
@@ -192,16 +192,16 @@ public sealed class YamuxSessionTests
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
         await using YamuxSession s = server;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
         var reason = new IOException("boom");
 
         client.Abort(reason);
 
-        (await FluentActions.Awaiting(() => client.Completion.WithTimeout()).Should().ThrowAsync<IOException>()).Which.Should().BeSameAs(reason);
-        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
-        await FluentActions.Awaiting(() => server.Completion.WithTimeout()).Should().ThrowAsync<IOException>();
-        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+        (await FluentActions.Awaiting(() => client.Completion.Within()).Should().ThrowAsync<IOException>()).Which.Should().BeSameAs(reason);
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(outbound.Input).Within()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => server.Completion.Within()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).Within()).Should().ThrowAsync<IOException>();
     }
 
     [Fact]
@@ -213,12 +213,12 @@ public sealed class YamuxSessionTests
 
         foreach (uint id in new uint[] { 1, 3, 5 })
         {
-            await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, id, 0)).WithTimeout();
+            await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, id, 0)).Within();
         }
 
-        (YamuxHeader refusal, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
-        YamuxStream first = (await server.AcceptStreamAsync().WithTimeout())!;
-        YamuxStream second = (await server.AcceptStreamAsync().WithTimeout())!;
+        (YamuxHeader refusal, _) = await client.ReceiveUntilAsync(_ => true).Within();
+        YamuxStream first = (await server.AcceptStreamAsync().Within())!;
+        YamuxStream second = (await server.AcceptStreamAsync().Within())!;
 
         refusal.Should().Be(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 5, 0));
         new[] { first.Id, second.Id }.Should().Equal(1u, 3u);
@@ -230,9 +230,9 @@ public sealed class YamuxSessionTests
         (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
         await using YamuxSession owned = server;
 
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)).WithTimeout();
-        await server.AcceptStreamAsync().WithTimeout();
-        (YamuxHeader ack, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)).Within();
+        await server.AcceptStreamAsync().Within();
+        (YamuxHeader ack, _) = await client.ReceiveUntilAsync(_ => true).Within();
 
         ack.Should().Be(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Ack, 1, 0));
     }
@@ -242,22 +242,22 @@ public sealed class YamuxSessionTests
     {
         (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
         await using YamuxSession owned = server;
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)).WithTimeout();
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 1, 0)).WithTimeout();
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 9)).WithTimeout();
-        (YamuxHeader pong, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)).Within();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 1, 0)).Within();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 9)).Within();
+        (YamuxHeader pong, _) = await client.ReceiveUntilAsync(_ => true).Within();
 
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
         Task<TimeSpan> probe = server.PingAsync().AsTask();
-        (YamuxHeader next, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
-        await client.SendAsync(next with { Flags = YamuxFlags.Ack }).WithTimeout();
-        await probe.WithTimeout();
+        (YamuxHeader next, _) = await client.ReceiveUntilAsync(_ => true).Within();
+        await client.SendAsync(next with { Flags = YamuxFlags.Ack }).Within();
+        await probe.Within();
 
         pong.Type.Should().Be(YamuxFrameType.Ping);
         next.Type.Should().Be(YamuxFrameType.Ping, "no ACK is sent for a stream that was already reset");
-        await FluentActions.Awaiting(() => inbound.Output.WriteAsync(new byte[] { 1 }).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>();
-        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>();
-        await inbound.Completion.WithTimeout();
+        await FluentActions.Awaiting(() => inbound.Output.WriteAsync(new byte[] { 1 }).Within()).Should().ThrowAsync<YamuxStreamResetException>();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).Within()).Should().ThrowAsync<YamuxStreamResetException>();
+        await inbound.Completion.Within();
     }
 
     [Fact]
@@ -266,13 +266,13 @@ public sealed class YamuxSessionTests
         YamuxOptions options = new() { KeepAliveInterval = null, AcceptBacklog = 2 };
         (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true, options);
         await using YamuxSession owned = client;
-        await client.OpenStreamAsync().WithTimeout();
-        await client.OpenStreamAsync().WithTimeout();
+        await client.OpenStreamAsync().Within();
+        await client.OpenStreamAsync().Within();
 
         Task<YamuxStream> third = client.OpenStreamAsync().AsTask();
         bool waitedForAck = !third.IsCompleted;
-        await server.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Ack, 1, 0)).WithTimeout();
-        YamuxStream stream = await third.WithTimeout();
+        await server.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Ack, 1, 0)).Within();
+        YamuxStream stream = await third.Within();
 
         waitedForAck.Should().BeTrue();
         stream.Id.Should().Be(5u);
@@ -284,10 +284,10 @@ public sealed class YamuxSessionTests
         (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
         await using YamuxSession owned = server;
 
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.None, 99, 10), new byte[10]).WithTimeout();
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Fin, 97, 100)).WithTimeout();
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 1)).WithTimeout();
-        (YamuxHeader answer, _) = await client.ReceiveUntilAsync(_ => true).WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.None, 99, 10), new byte[10]).Within();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Fin, 97, 100)).Within();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 1)).Within();
+        (YamuxHeader answer, _) = await client.ReceiveUntilAsync(_ => true).Within();
 
         answer.Should().Be(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Ack, 0, 1));
         server.Completion.IsCompleted.Should().BeFalse();
@@ -304,11 +304,11 @@ public sealed class YamuxSessionTests
 
         foreach (byte b in header.Concat("hello"u8.ToArray()))
         {
-            await client.SendRawAsync([b]).WithTimeout();
+            await client.SendRawAsync([b]).Within();
         }
 
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
-        (await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().Equal("hello"u8.ToArray());
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
+        (await PipeTesting.ReadToEndAsync(inbound.Input).Within()).Should().Equal("hello"u8.ToArray());
     }
 
     [Fact]
@@ -317,10 +317,10 @@ public sealed class YamuxSessionTests
         (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
         await using YamuxSession owned = server;
 
-        await client.SendAsync(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.InternalError)).WithTimeout();
+        await client.SendAsync(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.InternalError)).Within();
 
-        (await server.RemoteGoAway.WithTimeout()).Should().Be(YamuxGoAwayCode.InternalError);
-        await FluentActions.Awaiting(() => server.Completion.WithTimeout()).Should().ThrowAsync<IOException>();
+        (await server.RemoteGoAway.Within()).Should().Be(YamuxGoAwayCode.InternalError);
+        await FluentActions.Awaiting(() => server.Completion.Within()).Should().ThrowAsync<IOException>();
     }
 
     [Fact]
@@ -329,10 +329,10 @@ public sealed class YamuxSessionTests
         (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
         await using YamuxSession owned = server;
 
-        await client.SendRawAsync([0, 0, 0]).WithTimeout();
+        await client.SendRawAsync([0, 0, 0]).Within();
         await client.Pipe.Output.CompleteAsync();
 
-        await FluentActions.Awaiting(() => server.Completion.WithTimeout()).Should().ThrowAsync<EndOfStreamException>();
+        await FluentActions.Awaiting(() => server.Completion.Within()).Should().ThrowAsync<EndOfStreamException>();
     }
 
     [Fact]

@@ -17,8 +17,8 @@ public sealed class YamuxStreamTests
         (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true);
         await using YamuxSession owned = client;
 
-        await client.OpenStreamAsync().WithTimeout();
-        byte[] first = await PipeIo.ReadExactlyAsync(server.Pipe.Input, YamuxHeader.Size).WithTimeout();
+        await client.OpenStreamAsync().Within();
+        byte[] first = await PipeIo.ReadExactlyAsync(server.Pipe.Input, YamuxHeader.Size).Within();
 
         Convert.ToHexString(first).Should().Be("000100010000000100000000");
     }
@@ -30,8 +30,8 @@ public sealed class YamuxStreamTests
         (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true, options);
         await using YamuxSession owned = client;
 
-        await client.OpenStreamAsync().WithTimeout();
-        (YamuxHeader syn, _) = await server.ReceiveUntilAsync(_ => true).WithTimeout();
+        await client.OpenStreamAsync().Within();
+        (YamuxHeader syn, _) = await server.ReceiveUntilAsync(_ => true).Within();
 
         syn.Should().Be(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 768 * 1024));
     }
@@ -43,8 +43,8 @@ public sealed class YamuxStreamTests
         await using YamuxSession c = client;
         await using YamuxSession s = server;
 
-        uint[] opened = [(await client.OpenStreamAsync().WithTimeout()).Id, (await client.OpenStreamAsync().WithTimeout()).Id, (await client.OpenStreamAsync().WithTimeout()).Id];
-        uint[] accepted = [(await server.AcceptStreamAsync().WithTimeout())!.Id, (await server.AcceptStreamAsync().WithTimeout())!.Id, (await server.AcceptStreamAsync().WithTimeout())!.Id];
+        uint[] opened = [(await client.OpenStreamAsync().Within()).Id, (await client.OpenStreamAsync().Within()).Id, (await client.OpenStreamAsync().Within()).Id];
+        uint[] accepted = [(await server.AcceptStreamAsync().Within())!.Id, (await server.AcceptStreamAsync().Within())!.Id, (await server.AcceptStreamAsync().Within())!.Id];
 
         opened.Should().Equal(1u, 3u, 5u);
         accepted.Should().Equal(1u, 3u, 5u);
@@ -57,8 +57,8 @@ public sealed class YamuxStreamTests
         await using YamuxSession c = client;
         await using YamuxSession s = server;
 
-        uint[] opened = [(await server.OpenStreamAsync().WithTimeout()).Id, (await server.OpenStreamAsync().WithTimeout()).Id, (await server.OpenStreamAsync().WithTimeout()).Id];
-        uint[] accepted = [(await client.AcceptStreamAsync().WithTimeout())!.Id, (await client.AcceptStreamAsync().WithTimeout())!.Id, (await client.AcceptStreamAsync().WithTimeout())!.Id];
+        uint[] opened = [(await server.OpenStreamAsync().Within()).Id, (await server.OpenStreamAsync().Within()).Id, (await server.OpenStreamAsync().Within()).Id];
+        uint[] accepted = [(await client.AcceptStreamAsync().Within())!.Id, (await client.AcceptStreamAsync().Within())!.Id, (await client.AcceptStreamAsync().Within())!.Id];
 
         opened.Should().Equal(2u, 4u, 6u);
         accepted.Should().Equal(2u, 4u, 6u);
@@ -71,14 +71,14 @@ public sealed class YamuxStreamTests
         await using YamuxSession c = client;
         await using YamuxSession s = server;
 
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        await PipeIo.WriteAsync(outbound.Output, Hello).WithTimeout();
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        await PipeIo.WriteAsync(outbound.Output, Hello).Within();
         await outbound.Output.CompleteAsync();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
-        byte[] received = await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout();
-        await PipeIo.WriteAsync(inbound.Output, received).WithTimeout();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
+        byte[] received = await PipeTesting.ReadToEndAsync(inbound.Input).Within();
+        await PipeIo.WriteAsync(inbound.Output, received).Within();
         await inbound.Output.CompleteAsync();
-        byte[] echoed = await PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout();
+        byte[] echoed = await PipeTesting.ReadToEndAsync(outbound.Input).Within();
 
         echoed.Should().Equal(Hello);
     }
@@ -106,7 +106,7 @@ public sealed class YamuxStreamTests
         var clientExchanges = new List<Task<ExchangeResult>>();
         for (int i = 0; i < streamCount; i++)
         {
-            YamuxStream stream = await client.OpenStreamAsync().WithTimeout();
+            YamuxStream stream = await client.OpenStreamAsync().Within();
             clientExchanges.Add(ExchangeAsync(stream, seed: (int)stream.Id, size));
         }
 
@@ -131,15 +131,15 @@ public sealed class YamuxStreamTests
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
         await using YamuxSession s = server;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        await PipeIo.WriteAsync(outbound.Output, Hello).WithTimeout();
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        await PipeIo.WriteAsync(outbound.Output, Hello).Within();
         await outbound.Output.CompleteAsync();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
 
-        byte[] fromClient = await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout();
-        await PipeIo.WriteAsync(inbound.Output, "late reply"u8.ToArray()).WithTimeout();
+        byte[] fromClient = await PipeTesting.ReadToEndAsync(inbound.Input).Within();
+        await PipeIo.WriteAsync(inbound.Output, "late reply"u8.ToArray()).Within();
         await inbound.Output.CompleteAsync();
-        byte[] fromServer = await PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout();
+        byte[] fromServer = await PipeTesting.ReadToEndAsync(outbound.Input).Within();
 
         fromClient.Should().Equal(Hello);
         fromServer.Should().Equal("late reply"u8.ToArray());
@@ -151,15 +151,15 @@ public sealed class YamuxStreamTests
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
         await using YamuxSession s = server;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
-        await PipeIo.WriteAsync(inbound.Output, Hello).WithTimeout();
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
+        await PipeIo.WriteAsync(inbound.Output, Hello).Within();
         await inbound.Output.CompleteAsync();
 
-        byte[] fromServer = await PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout();
-        await PipeIo.WriteAsync(outbound.Output, "late reply"u8.ToArray()).WithTimeout();
+        byte[] fromServer = await PipeTesting.ReadToEndAsync(outbound.Input).Within();
+        await PipeIo.WriteAsync(outbound.Output, "late reply"u8.ToArray()).Within();
         await outbound.Output.CompleteAsync();
-        byte[] fromClient = await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout();
+        byte[] fromClient = await PipeTesting.ReadToEndAsync(inbound.Input).Within();
 
         fromServer.Should().Equal(Hello);
         fromClient.Should().Equal("late reply"u8.ToArray());
@@ -171,17 +171,17 @@ public sealed class YamuxStreamTests
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
         await using YamuxSession s = server;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
         client.StreamCount.Should().Be(1);
         server.StreamCount.Should().Be(1);
 
         await outbound.Output.CompleteAsync();
         await inbound.Output.CompleteAsync();
-        await PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout();
-        await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout();
-        await outbound.Completion.WithTimeout();
-        await inbound.Completion.WithTimeout();
+        await PipeTesting.ReadToEndAsync(outbound.Input).Within();
+        await PipeTesting.ReadToEndAsync(inbound.Input).Within();
+        await outbound.Completion.Within();
+        await inbound.Completion.Within();
 
         client.StreamCount.Should().Be(0);
         server.StreamCount.Should().Be(0);
@@ -193,14 +193,14 @@ public sealed class YamuxStreamTests
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
         await using YamuxSession s = server;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
 
         outbound.Abort();
 
-        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>().WithMessage("*reset by the peer*");
-        await FluentActions.Awaiting(() => inbound.Output.WriteAsync(Hello).WithTimeout()).Should().ThrowAsync<IOException>();
-        await inbound.Completion.WithTimeout();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).Within()).Should().ThrowAsync<YamuxStreamResetException>().WithMessage("*reset by the peer*");
+        await FluentActions.Awaiting(() => inbound.Output.WriteAsync(Hello).Within()).Should().ThrowAsync<IOException>();
+        await inbound.Completion.Within();
         server.StreamCount.Should().Be(0);
     }
 
@@ -210,14 +210,14 @@ public sealed class YamuxStreamTests
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
         await using YamuxSession s = server;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
 
         inbound.Abort();
 
-        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>().WithMessage("*reset by the peer*");
-        await FluentActions.Awaiting(() => outbound.Output.WriteAsync(Hello).WithTimeout()).Should().ThrowAsync<IOException>();
-        await outbound.Completion.WithTimeout();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(outbound.Input).Within()).Should().ThrowAsync<YamuxStreamResetException>().WithMessage("*reset by the peer*");
+        await FluentActions.Awaiting(() => outbound.Output.WriteAsync(Hello).Within()).Should().ThrowAsync<IOException>();
+        await outbound.Completion.Within();
         client.StreamCount.Should().Be(0);
     }
 
@@ -227,12 +227,12 @@ public sealed class YamuxStreamTests
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
         await using YamuxSession s = server;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
 
         outbound.Abort();
 
-        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(outbound.Input).WithTimeout()).Should().ThrowAsync<YamuxStreamResetException>().WithMessage("*aborted*");
-        await FluentActions.Awaiting(() => outbound.Output.WriteAsync(Hello).WithTimeout()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(outbound.Input).Within()).Should().ThrowAsync<YamuxStreamResetException>().WithMessage("*aborted*");
+        await FluentActions.Awaiting(() => outbound.Output.WriteAsync(Hello).Within()).Should().ThrowAsync<IOException>();
     }
 
     [Fact]
@@ -241,14 +241,14 @@ public sealed class YamuxStreamTests
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
         await using YamuxSession s = server;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
         ValueTask<FlushResult> write = outbound.Output.WriteAsync(new byte[1024 * 1024]);
-        await outbound.WhenSendBlockedAsync().WithTimeout();
+        await outbound.WhenSendBlockedAsync().Within();
 
         inbound.Abort();
 
-        await FluentActions.Awaiting(() => write.WithTimeout()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => write.Within()).Should().ThrowAsync<IOException>();
     }
 
     [Fact]
@@ -256,10 +256,10 @@ public sealed class YamuxStreamTests
     {
         (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true);
         await using YamuxSession owned = client;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
 
         outbound.Abort();
-        (YamuxHeader rst, _) = await server.ReceiveUntilAsync(h => h.Has(YamuxFlags.Rst)).WithTimeout();
+        (YamuxHeader rst, _) = await server.ReceiveUntilAsync(h => h.Has(YamuxFlags.Rst)).Within();
 
         rst.Should().Be(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 1, 0));
     }
@@ -271,12 +271,12 @@ public sealed class YamuxStreamTests
         await using YamuxSession c = client;
         await using YamuxSession s = server;
         byte[] data = RandomNumberGenerator.GetBytes(100 * 1024);
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
 
         outbound.Output.Write(data);
         await outbound.DisposeAsync();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
-        byte[] received = await PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
+        byte[] received = await PipeTesting.ReadToEndAsync(inbound.Input).Within();
 
         received.Should().Equal(data);
     }
@@ -287,7 +287,7 @@ public sealed class YamuxStreamTests
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
         await using YamuxSession s = server;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
         outbound.Abort();
 
         Func<Task> dispose = async () =>
@@ -305,12 +305,12 @@ public sealed class YamuxStreamTests
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
         await using YamuxSession c = client;
         await using YamuxSession s = server;
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
 
         await inbound.Input.CompleteAsync();
-        FlushResult result = await outbound.Output.WriteAsync(new byte[2 * 1024 * 1024]).WithTimeout();
-        await outbound.Output.FlushAsync().WithTimeout();
+        FlushResult result = await outbound.Output.WriteAsync(new byte[2 * 1024 * 1024]).Within();
+        await outbound.Output.FlushAsync().Within();
 
         result.IsCompleted.Should().BeFalse();
         inbound.BufferedReceiveBytes.Should().Be(0);
@@ -322,19 +322,19 @@ public sealed class YamuxStreamTests
         (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true);
         await using YamuxSession owned = client;
         byte[] data = RandomNumberGenerator.GetBytes(200 * 1024);
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
 
         ValueTask<FlushResult> write = outbound.Output.WriteAsync(data);
         var frames = new List<(YamuxHeader Header, byte[] Payload)>();
         int total = 0;
         while (total < data.Length)
         {
-            (YamuxHeader Header, byte[] Payload) frame = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Data).WithTimeout();
+            (YamuxHeader Header, byte[] Payload) frame = await server.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Data).Within();
             frames.Add(frame);
             total += frame.Payload.Length;
         }
 
-        await write.WithTimeout();
+        await write.Within();
         frames.Should().OnlyContain(f => f.Header.Length <= 64 * 1024 && f.Header.StreamId == 1);
         frames.Select(f => f.Header.Length).Should().Equal(65536u, 65536u, 65536u, 8192u);
         frames.SelectMany(f => f.Payload).Should().Equal(data);
@@ -347,8 +347,8 @@ public sealed class YamuxStreamTests
         await using YamuxSession c = client;
         await using YamuxSession s = server;
         var connection = new ConnectionInfo("conn-1", PeerId.FromBytes([0x00, 0x01, 0x02]), Multiaddr.FromBytes([0x04, 127, 0, 0, 1]), ConnectionDirection.Outbound);
-        YamuxStream outbound = await client.OpenStreamAsync().WithTimeout();
-        YamuxStream inbound = (await server.AcceptStreamAsync().WithTimeout())!;
+        YamuxStream outbound = await client.OpenStreamAsync().Within();
+        YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
         ILibp2pStream wrapped = new YamuxLibp2pStream(outbound, "/ipfs/ping/1.0.0", connection);
 
         wrapped.Abort();
@@ -356,7 +356,7 @@ public sealed class YamuxStreamTests
 
         wrapped.Protocol.Should().Be("/ipfs/ping/1.0.0");
         wrapped.Connection.Should().BeSameAs(connection);
-        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).WithTimeout()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).Within()).Should().ThrowAsync<IOException>();
     }
 
     private static async Task<ExchangeResult> ExchangeAsync(YamuxStream stream, int seed, int size)

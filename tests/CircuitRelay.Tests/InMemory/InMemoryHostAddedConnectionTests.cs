@@ -38,7 +38,7 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
             (await echoed).Should().Equal(data);
         }
 
-        await Task.WhenAll(Enumerable.Range(1, 20).Select(RoundTripAsync)).WaitAsync(TestTimeout);
+        await Task.WhenAll(Enumerable.Range(1, 20).Select(RoundTripAsync)).Within();
     }
 
     [Fact]
@@ -72,31 +72,31 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
                 return Task.CompletedTask;
             },
             new StreamHandlerOptions { AllowLimitedConnection = true });
-        await b.ConnectAsync(relay.PeerId).AsTask().WaitAsync(TestTimeout);
+        await b.ConnectAsync(relay.PeerId).Within();
 
-        ILibp2pStream hopStream = await a.OpenStreamAsync(relay.PeerId, "/test/hop").AsTask().WaitAsync(TestTimeout);
-        await circuitOpen.Task.WaitAsync(TestTimeout);
-        ConnectionInfo atA = await a.AddConnectionAsync(hopStream, b.PeerId, viaRelay, ConnectionDirection.Outbound, isRelayed: true, RelayLimit.Default).AsTask().WaitAsync(TestTimeout);
-        ConnectionInfo atB = await (await inboundAtB.Task.WaitAsync(TestTimeout)).WaitAsync(TestTimeout);
+        ILibp2pStream hopStream = await a.OpenStreamAsync(relay.PeerId, "/test/hop").Within();
+        await circuitOpen.Task.Within();
+        ConnectionInfo atA = await a.AddConnectionAsync(hopStream, b.PeerId, viaRelay, ConnectionDirection.Outbound, isRelayed: true, RelayLimit.Default).Within();
+        ConnectionInfo atB = await (await inboundAtB.Task.Within()).Within();
 
         byte[] data = RandomBytes(200_000, seed: 3);
-        await using (ILibp2pStream echo = await a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnlyAllowLimited).AsTask().WaitAsync(TestTimeout))
+        await using (ILibp2pStream echo = await a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnlyAllowLimited).Within())
         {
             echo.Connection.Should().BeSameAs(atA);
             Task<byte[]> echoed = echo.Input.ReadToEndAsync();
-            await echo.Output.WriteAllAndCompleteAsync(data).WaitAsync(TestTimeout);
-            (await echoed.WaitAsync(TestTimeout)).Should().Equal(data);
+            await echo.Output.WriteAllAndCompleteAsync(data).Within();
+            (await echoed.Within()).Should().Equal(data);
         }
 
         // The relay drops b: the circuit dies, and so does the relayed connection at both ends.
         Task<ConnectionInfo> closedAtA = NextConnectionEvent(h => a.ConnectionClosed += h);
         Task<ConnectionInfo> closedAtB = NextConnectionEvent(h => b.ConnectionClosed += h);
-        await relay.DisconnectAsync(b.PeerId).AsTask().WaitAsync(TestTimeout);
+        await relay.DisconnectAsync(b.PeerId).Within();
 
-        (await closedAtA.WaitAsync(TestTimeout)).Should().BeSameAs(atA);
-        await closedAtB.WaitAsync(TestTimeout);
+        (await closedAtA.Within()).Should().BeSameAs(atA);
+        await closedAtB.Within();
         b.GetConnections(a.PeerId).Should().NotContain(atB);
-        await Task.WhenAll(splices).WaitAsync(TestTimeout);
+        await Task.WhenAll(splices).Within();
     }
 
     [Fact]
@@ -107,10 +107,10 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         a.SetStreamHandler(EchoProtocol, EchoAsync);
         await AddRelayedPairAsync(a, b, limit: null);
 
-        await using ILibp2pStream stream = await b.OpenStreamAsync(a.PeerId, EchoProtocol, ExistingOnly).AsTask().WaitAsync(TestTimeout);
+        await using ILibp2pStream stream = await b.OpenStreamAsync(a.PeerId, EchoProtocol, ExistingOnly).Within();
         await stream.Output.WriteAllAndCompleteAsync([4, 2]);
 
-        (await stream.Input.ReadToEndAsync().WaitAsync(TestTimeout)).Should().Equal(4, 2);
+        (await stream.Input.ReadToEndAsync().Within()).Should().Equal(4, 2);
         stream.Connection.Direction.Should().Be(ConnectionDirection.Inbound);
     }
 
@@ -122,7 +122,7 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         b.SetStreamHandler(EchoProtocol, EchoAsync);
         await AddRelayedPairAsync(a, b, RelayLimit.Default);
 
-        Func<Task> open = async () => await a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnlyAllowLimited).AsTask().WaitAsync(TestTimeout);
+        Func<Task> open = async () => await a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnlyAllowLimited).Within();
 
         (await open.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain("limited");
     }
@@ -135,10 +135,10 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         b.SetStreamHandler(EchoProtocol, EchoAsync, new StreamHandlerOptions { AllowLimitedConnection = true });
         (ConnectionInfo atA, _) = await AddRelayedPairAsync(a, b, RelayLimit.Default);
 
-        await using ILibp2pStream stream = await a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnlyAllowLimited).AsTask().WaitAsync(TestTimeout);
+        await using ILibp2pStream stream = await a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnlyAllowLimited).Within();
         await stream.Output.WriteAllAndCompleteAsync([1]);
 
-        (await stream.Input.ReadToEndAsync().WaitAsync(TestTimeout)).Should().Equal(1);
+        (await stream.Input.ReadToEndAsync().Within()).Should().Equal(1);
         stream.Connection.Should().BeSameAs(atA);
         stream.Connection.IsLimited.Should().BeTrue();
         stream.Connection.Limit.Should().Be(RelayLimit.Default);
@@ -152,7 +152,7 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         b.SetStreamHandler(EchoProtocol, EchoAsync, new StreamHandlerOptions { AllowLimitedConnection = true });
         await AddRelayedPairAsync(a, b, RelayLimit.Default);
 
-        Func<Task> open = async () => await a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnly).AsTask().WaitAsync(TestTimeout);
+        Func<Task> open = async () => await a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnly).Within();
 
         await open.Should().ThrowAsync<IOException>();
     }
@@ -164,9 +164,9 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         InMemoryHost b = Network.CreateHost();
         b.SetStreamHandler(EchoProtocol, EchoAsync);
         await AddRelayedPairAsync(a, b, limit: null);
-        ConnectionInfo direct = await a.ConnectAsync(b.PeerId).AsTask().WaitAsync(TestTimeout);
+        ConnectionInfo direct = await a.ConnectAsync(b.PeerId).Within();
 
-        await using ILibp2pStream stream = await a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnly).AsTask().WaitAsync(TestTimeout);
+        await using ILibp2pStream stream = await a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnly).Within();
 
         stream.Connection.Should().BeSameAs(direct);
         a.GetConnections(b.PeerId).Should().HaveCount(2);
@@ -181,13 +181,13 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         (IDuplexPipe atA, IDuplexPipe atB) = DuplexPipe.CreatePair();
 
         // The dialer's upgrade does not wait for the listener's, and a stream may be opened in between.
-        await a.AddConnectionAsync(atA, b.PeerId, AddressOf("10.1.0.2"), ConnectionDirection.Outbound, false, null).AsTask().WaitAsync(TestTimeout);
+        await a.AddConnectionAsync(atA, b.PeerId, AddressOf("10.1.0.2"), ConnectionDirection.Outbound, false, null).Within();
         Task<ILibp2pStream> open = a.OpenStreamAsync(b.PeerId, EchoProtocol, ExistingOnly).AsTask();
-        await b.AddConnectionAsync(atB, a.PeerId, AddressOf("10.1.0.1"), ConnectionDirection.Inbound, false, null).AsTask().WaitAsync(TestTimeout);
+        await b.AddConnectionAsync(atB, a.PeerId, AddressOf("10.1.0.1"), ConnectionDirection.Inbound, false, null).Within();
 
-        await using ILibp2pStream stream = await open.WaitAsync(TestTimeout);
+        await using ILibp2pStream stream = await open.Within();
         await stream.Output.WriteAllAndCompleteAsync([5]);
-        (await stream.Input.ReadToEndAsync().WaitAsync(TestTimeout)).Should().Equal(5);
+        (await stream.Input.ReadToEndAsync().Within()).Should().Equal(5);
     }
 
     [Fact]
@@ -201,13 +201,13 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         Task<ConnectionInfo> closedAtA = NextConnectionEvent(h => a.ConnectionClosed += h);
         Task<ConnectionInfo> closedAtB = NextConnectionEvent(h => b.ConnectionClosed += h);
 
-        await a.AddConnectionAsync(atA, impostor, AddressOf("10.1.0.2"), ConnectionDirection.Outbound, false, null).AsTask().WaitAsync(TestTimeout);
+        await a.AddConnectionAsync(atA, impostor, AddressOf("10.1.0.2"), ConnectionDirection.Outbound, false, null).Within();
         Task<ILibp2pStream> open = a.OpenStreamAsync(impostor, EchoProtocol, ExistingOnly).AsTask();
-        await b.AddConnectionAsync(atB, a.PeerId, AddressOf("10.1.0.1"), ConnectionDirection.Inbound, false, null).AsTask().WaitAsync(TestTimeout);
+        await b.AddConnectionAsync(atB, a.PeerId, AddressOf("10.1.0.1"), ConnectionDirection.Inbound, false, null).Within();
 
-        (await closedAtA.WaitAsync(TestTimeout)).RemotePeer.Should().Be(impostor);
-        (await closedAtB.WaitAsync(TestTimeout)).RemotePeer.Should().Be(a.PeerId);
-        await FluentActions.Awaiting(() => open.WaitAsync(TestTimeout)).Should().ThrowAsync<IOException>();
+        (await closedAtA.Within()).RemotePeer.Should().Be(impostor);
+        (await closedAtB.Within()).RemotePeer.Should().Be(a.PeerId);
+        await FluentActions.Awaiting(() => open.Within()).Should().ThrowAsync<IOException>();
         a.GetConnections(impostor).Should().BeEmpty();
         b.GetConnections(a.PeerId).Should().BeEmpty();
     }
@@ -226,8 +226,8 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         using var circuit = new CancellationTokenSource();
         (IDuplexPipe atA, IDuplexPipe atB, Task splice) = CreateSplicedPair(circuit.Token);
         await AddPairAsync(a, b, atA, atB, limit: null);
-        await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/park", ExistingOnly).AsTask().WaitAsync(TestTimeout);
-        ILibp2pStream server = await parked.Task.WaitAsync(TestTimeout);
+        await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/park", ExistingOnly).Within();
+        ILibp2pStream server = await parked.Task.Within();
         int closedAtA = 0;
         int closedAtB = 0;
         Task<ConnectionInfo> closedA = NextConnectionEvent(h => a.ConnectionClosed += h);
@@ -236,14 +236,14 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         b.ConnectionClosed += (_, _) => Interlocked.Increment(ref closedAtB);
 
         await circuit.CancelAsync(); // the "relay" resets the circuit
-        await splice.WaitAsync(TestTimeout);
+        await splice.Within();
 
-        await closedA.WaitAsync(TestTimeout);
-        await closedB.WaitAsync(TestTimeout);
+        await closedA.Within();
+        await closedB.Within();
         await FluentActions.Awaiting(async () => await client.Input.ReadAsync()).Should().ThrowAsync<IOException>();
         await FluentActions.Awaiting(async () => await server.Input.ReadAsync()).Should().ThrowAsync<IOException>();
         await server.DisposeAsync();
-        await Network.DisposeAsync().AsTask().WaitAsync(TestTimeout);
+        await Network.DisposeAsync().Within();
         closedAtA.Should().Be(1);
         closedAtB.Should().Be(1);
         a.GetConnections(b.PeerId).Should().BeEmpty();
@@ -258,11 +258,11 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         Task<ConnectionInfo> closed = NextConnectionEvent(h => host.ConnectionClosed += h);
         Task<ConnectionInfo> added = host.AddConnectionAsync(local, remote, AddressOf("10.2.0.1"), ConnectionDirection.Inbound, false, null).AsTask();
         await CompleteHandshakeAsync(peer.Output, remote);
-        await added.WaitAsync(TestTimeout);
+        await added.Within();
 
         await WriteFrameAsync(peer.Output, 1, (FrameType)0x7F, []);
 
-        (await closed.WaitAsync(TestTimeout)).RemotePeer.Should().Be(remote);
+        (await closed.Within()).RemotePeer.Should().Be(remote);
         await DrainUntilClosedAsync(peer.Input);
         host.GetConnections(remote).Should().BeEmpty();
     }
@@ -274,12 +274,12 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         PeerId remote = TestIdentity.Create().PeerId;
         (IDuplexPipe local, IDuplexPipe peer) = DuplexPipe.CreatePair();
         Task<ConnectionInfo> closed = NextConnectionEvent(h => host.ConnectionClosed += h);
-        await host.AddConnectionAsync(local, remote, AddressOf("10.2.0.1"), ConnectionDirection.Outbound, false, null).AsTask().WaitAsync(TestTimeout);
+        await host.AddConnectionAsync(local, remote, AddressOf("10.2.0.1"), ConnectionDirection.Outbound, false, null).Within();
 
         await peer.Output.WriteAsync(new byte[] { 0, 0, 0 }); // a partial header
         await peer.Output.CompleteAsync();
 
-        (await closed.WaitAsync(TestTimeout)).RemotePeer.Should().Be(remote);
+        (await closed.Within()).RemotePeer.Should().Be(remote);
         await DrainUntilClosedAsync(peer.Input);
         host.GetConnections(remote).Should().BeEmpty();
     }
@@ -307,7 +307,7 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         Task<ConnectionInfo> added = host.AddConnectionAsync(local, remote, AddressOf("10.2.0.1"), ConnectionDirection.Outbound, false, null).AsTask();
         Task drained = DrainUntilClosedAsync(peer.Input);
         await CompleteHandshakeAsync(peer.Output, remote);
-        await added.WaitAsync(TestTimeout);
+        await added.Within();
         await WriteFrameAsync(peer.Output, 2, FrameType.Open, "/test/park"u8.ToArray());
 
         byte[] chunk = new byte[MuxFrame.MaxPayload];
@@ -316,8 +316,8 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
             await WriteFrameAsync(peer.Output, 2, FrameType.Data, chunk);
         }
 
-        await closed.WaitAsync(TestTimeout);
-        await drained.WaitAsync(TestTimeout);
+        await closed.Within();
+        await drained.Within();
     }
 
     /// <summary>Copies one stream into another like a relay's splice: FIN is passed on, a failure resets both.</summary>
@@ -365,7 +365,7 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         Multiaddr viaRelay = RelayedAddress(relay);
         Task<ConnectionInfo> dial = a.AddConnectionAsync(atA, b.PeerId, viaRelay, ConnectionDirection.Outbound, isRelayed: true, limit).AsTask();
         Task<ConnectionInfo> listen = b.AddConnectionAsync(atB, a.PeerId, viaRelay, ConnectionDirection.Inbound, isRelayed: true, limit).AsTask();
-        return (await dial.WaitAsync(TestTimeout), await listen.WaitAsync(TestTimeout));
+        return (await dial.Within(), await listen.Within());
     }
 
     /// <summary>Two raw ends joined by a splice that, when cancelled, fails both ends like a relay resetting a circuit.</summary>
@@ -426,7 +426,7 @@ public sealed class InMemoryHostAddedConnectionTests : InMemoryHostTestBase
         {
             while (true)
             {
-                ReadResult result = await input.ReadAsync().AsTask().WaitAsync(TestTimeout);
+                ReadResult result = await input.ReadAsync().Within();
                 input.AdvanceTo(result.Buffer.End);
                 if (result.IsCompleted)
                 {

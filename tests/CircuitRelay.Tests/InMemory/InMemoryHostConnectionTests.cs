@@ -15,10 +15,10 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
         Task<ConnectionInfo> openedAtA = NextConnectionEvent(h => a.ConnectionOpened += h);
         Task<ConnectionInfo> openedAtB = NextConnectionEvent(h => b.ConnectionOpened += h);
 
-        ConnectionInfo connection = await a.ConnectAsync(b.PeerId).AsTask().WaitAsync(TestTimeout);
+        ConnectionInfo connection = await a.ConnectAsync(b.PeerId).Within();
 
-        (await openedAtA.WaitAsync(TestTimeout)).Should().BeSameAs(connection);
-        ConnectionInfo inbound = await openedAtB.WaitAsync(TestTimeout);
+        (await openedAtA.Within()).Should().BeSameAs(connection);
+        ConnectionInfo inbound = await openedAtB.Within();
         inbound.RemotePeer.Should().Be(a.PeerId);
         inbound.Direction.Should().Be(ConnectionDirection.Inbound);
         connection.Direction.Should().Be(ConnectionDirection.Outbound);
@@ -33,8 +33,8 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
         InMemoryHost a = Network.CreateHost();
         InMemoryHost b = Network.CreateHost();
 
-        ConnectionInfo first = await a.ConnectAsync(b.PeerId).AsTask().WaitAsync(TestTimeout);
-        ConnectionInfo second = await a.ConnectAsync(b.PeerId).AsTask().WaitAsync(TestTimeout);
+        ConnectionInfo first = await a.ConnectAsync(b.PeerId).Within();
+        ConnectionInfo second = await a.ConnectAsync(b.PeerId).Within();
 
         second.Should().BeSameAs(first);
     }
@@ -47,7 +47,7 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
         b.SetStreamHandler(EchoProtocol, EchoAsync);
 
         ILibp2pStream[] streams = await Task.WhenAll(
-            Enumerable.Range(0, 8).Select(_ => a.OpenStreamAsync(b.PeerId, EchoProtocol).AsTask())).WaitAsync(TestTimeout);
+            Enumerable.Range(0, 8).Select(_ => a.OpenStreamAsync(b.PeerId, EchoProtocol).AsTask())).Within();
 
         streams.Select(s => s.Connection).Distinct().Should().ContainSingle();
         a.GetConnections(b.PeerId).Should().ContainSingle();
@@ -64,8 +64,8 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
         InMemoryHost b = Network.CreateHost();
         Task<ConnectionInfo> openedAtB = NextConnectionEvent(h => b.ConnectionOpened += h);
 
-        ConnectionInfo outbound = await a.ConnectAsync(b.PeerId).AsTask().WaitAsync(TestTimeout);
-        ConnectionInfo inbound = await openedAtB.WaitAsync(TestTimeout);
+        ConnectionInfo outbound = await a.ConnectAsync(b.PeerId).Within();
+        ConnectionInfo inbound = await openedAtB.Within();
 
         outbound.RemoteAddress.Should().Be(b.ListenAddress);
         inbound.LocalAddress.Should().Be(b.ListenAddress);
@@ -89,8 +89,8 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
             }
         };
 
-        await first.ConnectAsync(relay.PeerId).AsTask().WaitAsync(TestTimeout);
-        await second.ConnectAsync(relay.PeerId).AsTask().WaitAsync(TestTimeout);
+        await first.ConnectAsync(relay.PeerId).Within();
+        await second.ConnectAsync(relay.PeerId).Within();
 
         inbound.Should().HaveCount(2);
         inbound.Select(c => EndPointOf(c.RemoteAddress).Address)
@@ -161,7 +161,7 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
         Func<Task> connect = async () => await a.ConnectAsync(natted.PeerId);
 
         await connect.Should().ThrowAsync<IOException>();
-        (await natted.ConnectAsync(a.PeerId).AsTask().WaitAsync(TestTimeout)).RemotePeer.Should().Be(a.PeerId);
+        (await natted.ConnectAsync(a.PeerId).Within()).RemotePeer.Should().Be(a.PeerId);
     }
 
     [Fact]
@@ -195,15 +195,15 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
                 }
             }
         });
-        await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/wait").AsTask().WaitAsync(TestTimeout);
+        await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/wait").Within();
         Task<ConnectionInfo> closedAtA = NextConnectionEvent(h => a.ConnectionClosed += h);
         Task<ConnectionInfo> closedAtB = NextConnectionEvent(h => b.ConnectionClosed += h);
 
-        await a.DisconnectAsync(b.PeerId).AsTask().WaitAsync(TestTimeout);
+        await a.DisconnectAsync(b.PeerId).Within();
 
-        (await closedAtA.WaitAsync(TestTimeout)).Should().BeSameAs(client.Connection);
-        (await closedAtB.WaitAsync(TestTimeout)).RemotePeer.Should().Be(a.PeerId);
-        (await serverRead.Task.WaitAsync(TestTimeout)).Should().BeOfType<IOException>();
+        (await closedAtA.Within()).Should().BeSameAs(client.Connection);
+        (await closedAtB.Within()).RemotePeer.Should().Be(a.PeerId);
+        (await serverRead.Task.Within()).Should().BeOfType<IOException>();
         await FluentActions.Awaiting(async () => await client.Input.ReadAsync()).Should().ThrowAsync<IOException>();
         a.GetConnections(b.PeerId).Should().BeEmpty();
         b.GetConnections(a.PeerId).Should().BeEmpty();
@@ -214,15 +214,15 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
     {
         InMemoryHost a = Network.CreateHost();
         InMemoryHost b = Network.CreateHost();
-        await a.ConnectAsync(b.PeerId).AsTask().WaitAsync(TestTimeout);
+        await a.ConnectAsync(b.PeerId).Within();
         int closedAtA = 0;
         int closedAtB = 0;
         a.ConnectionClosed += (_, _) => Interlocked.Increment(ref closedAtA);
         b.ConnectionClosed += (_, _) => Interlocked.Increment(ref closedAtB);
 
-        await a.DisconnectAsync(b.PeerId).AsTask().WaitAsync(TestTimeout);
-        await b.DisconnectAsync(a.PeerId).AsTask().WaitAsync(TestTimeout);
-        await Network.DisposeAsync().AsTask().WaitAsync(TestTimeout);
+        await a.DisconnectAsync(b.PeerId).Within();
+        await b.DisconnectAsync(a.PeerId).Within();
+        await Network.DisposeAsync().Within();
 
         closedAtA.Should().Be(1);
         closedAtB.Should().Be(1);
@@ -249,12 +249,12 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
             }
         });
         b.SetStreamHandler(EchoProtocol, EchoAsync);
-        ILibp2pStream forever = await a.OpenStreamAsync(b.PeerId, "/test/forever").AsTask().WaitAsync(TestTimeout);
-        ILibp2pStream echo = await a.OpenStreamAsync(b.PeerId, EchoProtocol).AsTask().WaitAsync(TestTimeout);
+        ILibp2pStream forever = await a.OpenStreamAsync(b.PeerId, "/test/forever").Within();
+        ILibp2pStream echo = await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within();
         Task<ConnectionInfo> closedAtA = NextConnectionEvent(h => a.ConnectionClosed += h);
         Task<ConnectionInfo> closedAtB = NextConnectionEvent(h => b.ConnectionClosed += h);
 
-        await Network.DisposeAsync().AsTask().WaitAsync(TestTimeout);
+        await Network.DisposeAsync().Within();
 
         handlerEnded.Task.IsCompleted.Should().BeTrue("disposal awaits every handler");
         (await handlerEnded.Task).Should().BeTrue("handlers see the shutdown token");
@@ -266,7 +266,7 @@ public sealed class InMemoryHostConnectionTests : InMemoryHostTestBase
         await FluentActions.Awaiting(async () => await a.OpenStreamAsync(b.PeerId, EchoProtocol)).Should().ThrowAsync<ObjectDisposedException>();
         await forever.DisposeAsync();
         await echo.DisposeAsync();
-        await Network.DisposeAsync().AsTask().WaitAsync(TestTimeout);
+        await Network.DisposeAsync().Within();
     }
 
     private static IPEndPoint EndPointOf(Multiaddr address)

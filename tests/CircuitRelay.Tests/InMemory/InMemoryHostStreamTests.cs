@@ -15,14 +15,14 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
         InMemoryHost b = Network.CreateHost();
         b.SetStreamHandler(EchoProtocol, EchoAsync);
 
-        ILibp2pStream stream = await a.OpenStreamAsync(b.PeerId, EchoProtocol).AsTask().WaitAsync(TestTimeout);
+        ILibp2pStream stream = await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within();
         await using (stream)
         {
             byte[] data = RandomBytes(100_000, seed: 1);
             Task<byte[]> echoed = stream.Input.ReadToEndAsync();
-            await stream.Output.WriteAllAndCompleteAsync(data).WaitAsync(TestTimeout);
+            await stream.Output.WriteAllAndCompleteAsync(data).Within();
 
-            (await echoed.WaitAsync(TestTimeout)).Should().Equal(data);
+            (await echoed.Within()).Should().Equal(data);
             stream.Protocol.Should().Be(EchoProtocol);
             stream.Connection.RemotePeer.Should().Be(b.PeerId);
         }
@@ -44,12 +44,12 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
             }
         });
 
-        await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/half-close").AsTask().WaitAsync(TestTimeout);
+        await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/half-close").Within();
         await client.Output.WriteAsync(System.Text.Encoding.UTF8.GetBytes("request"));
         await client.Output.CompleteAsync();
 
-        System.Text.Encoding.UTF8.GetString(await received.Task.WaitAsync(TestTimeout)).Should().Be("request");
-        System.Text.Encoding.UTF8.GetString(await client.Input.ReadToEndAsync().WaitAsync(TestTimeout)).Should().Be("reply");
+        System.Text.Encoding.UTF8.GetString(await received.Task.Within()).Should().Be("request");
+        System.Text.Encoding.UTF8.GetString(await client.Input.ReadToEndAsync().Within()).Should().Be("reply");
     }
 
     [Fact]
@@ -78,12 +78,12 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
             }
         });
 
-        ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/abort").AsTask().WaitAsync(TestTimeout);
+        ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/abort").Within();
         await client.Output.WriteAsync(new byte[] { 1 });
-        await handlerReading.Task.WaitAsync(TestTimeout);
+        await handlerReading.Task.Within();
         client.Abort();
 
-        (await readFailure.Task.WaitAsync(TestTimeout)).Should().BeOfType<IOException>();
+        (await readFailure.Task.Within()).Should().BeOfType<IOException>();
         await client.DisposeAsync();
     }
 
@@ -93,7 +93,7 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
         InMemoryHost a = Network.CreateHost();
         InMemoryHost b = Network.CreateHost();
         b.SetStreamHandler(EchoProtocol, EchoAsync);
-        ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, EchoProtocol).AsTask().WaitAsync(TestTimeout);
+        ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within();
 
         client.Abort();
 
@@ -114,7 +114,7 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
             return Task.CompletedTask;
         });
 
-        await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/abort").AsTask().WaitAsync(TestTimeout);
+        await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/abort").Within();
 
         await FluentActions.Awaiting(async () => await client.Input.ReadAsync()).Should().ThrowAsync<IOException>();
         await FluentActions.Awaiting(async () => await client.Output.WriteAsync(new byte[] { 1 })).Should().ThrowAsync<IOException>();
@@ -127,7 +127,7 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
         InMemoryHost b = Network.CreateHost();
         b.SetStreamHandler(EchoProtocol, EchoAsync);
 
-        Func<Task> open = async () => await a.OpenStreamAsync(b.PeerId, "/test/unknown").AsTask().WaitAsync(TestTimeout);
+        Func<Task> open = async () => await a.OpenStreamAsync(b.PeerId, "/test/unknown").Within();
 
         (await open.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain("does not support protocol");
     }
@@ -138,13 +138,13 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
         InMemoryHost a = Network.CreateHost();
         InMemoryHost b = Network.CreateHost();
         b.SetStreamHandler(EchoProtocol, EchoAsync);
-        await using (await a.OpenStreamAsync(b.PeerId, EchoProtocol).AsTask().WaitAsync(TestTimeout))
+        await using (await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within())
         {
         }
 
         b.RemoveStreamHandler(EchoProtocol);
 
-        Func<Task> open = async () => await a.OpenStreamAsync(b.PeerId, EchoProtocol).AsTask().WaitAsync(TestTimeout);
+        Func<Task> open = async () => await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within();
         await open.Should().ThrowAsync<IOException>();
     }
 
@@ -154,7 +154,7 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
         InMemoryHost a = Network.CreateHost();
         InMemoryHost b = Network.CreateHost();
         b.SetStreamHandler(EchoProtocol, EchoAsync);
-        await a.ConnectAsync(b.PeerId).AsTask().WaitAsync(TestTimeout);
+        await a.ConnectAsync(b.PeerId).Within();
 
         async Task RoundTripAsync(int seed)
         {
@@ -165,7 +165,7 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
             (await echoed).Should().Equal(data);
         }
 
-        await Task.WhenAll(Enumerable.Range(1, 50).Select(RoundTripAsync)).WaitAsync(TestTimeout);
+        await Task.WhenAll(Enumerable.Range(1, 50).Select(RoundTripAsync)).Within();
 
         a.GetConnections(b.PeerId).Should().ContainSingle("every stream shares the one connection");
     }
@@ -183,26 +183,26 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
         });
         b.SetStreamHandler(EchoProtocol, EchoAsync);
 
-        await using ILibp2pStream stalled = await a.OpenStreamAsync(b.PeerId, "/test/park").AsTask().WaitAsync(TestTimeout);
+        await using ILibp2pStream stalled = await a.OpenStreamAsync(b.PeerId, "/test/park").Within();
         byte[] big = RandomBytes(4 * 1024 * 1024, seed: 7);
         Task<FlushResult> stuckWrite = stalled.Output.WriteAsync(big).AsTask();
 
         byte[] data = RandomBytes(300_000, seed: 8);
-        await using (ILibp2pStream echo = await a.OpenStreamAsync(b.PeerId, EchoProtocol).AsTask().WaitAsync(TestTimeout))
+        await using (ILibp2pStream echo = await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within())
         {
             Task<byte[]> echoed = echo.Input.ReadToEndAsync();
-            await echo.Output.WriteAllAndCompleteAsync(data).WaitAsync(TestTimeout);
-            (await echoed.WaitAsync(TestTimeout)).Should().Equal(data);
+            await echo.Output.WriteAllAndCompleteAsync(data).Within();
+            (await echoed.Within()).Should().Equal(data);
         }
 
         stuckWrite.IsCompleted.Should().BeFalse("the unread stream's sender is held back by its credit");
 
         // Once the parked side reads, the stalled write completes and every byte arrives in order.
-        ILibp2pStream remote = await parked.Task.WaitAsync(TestTimeout);
+        ILibp2pStream remote = await parked.Task.Within();
         Task<byte[]> drained = remote.Input.ReadToEndAsync();
-        await stuckWrite.WaitAsync(TestTimeout);
+        await stuckWrite.Within();
         await stalled.Output.CompleteAsync();
-        (await drained.WaitAsync(TestTimeout)).Should().Equal(big);
+        (await drained.Within()).Should().Equal(big);
         await remote.DisposeAsync();
     }
 
@@ -214,15 +214,15 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
         b.SetStreamHandler("/test/throw", (_, _) => throw new InvalidOperationException("handler bug"));
         b.SetStreamHandler(EchoProtocol, EchoAsync);
 
-        await using (ILibp2pStream failing = await a.OpenStreamAsync(b.PeerId, "/test/throw").AsTask().WaitAsync(TestTimeout))
+        await using (ILibp2pStream failing = await a.OpenStreamAsync(b.PeerId, "/test/throw").Within())
         {
-            await FluentActions.Awaiting(async () => await failing.Input.ReadAsync().AsTask().WaitAsync(TestTimeout))
+            await FluentActions.Awaiting(async () => await failing.Input.ReadAsync().Within())
                 .Should().ThrowAsync<IOException>();
         }
 
-        await using ILibp2pStream echo = await a.OpenStreamAsync(b.PeerId, EchoProtocol).AsTask().WaitAsync(TestTimeout);
+        await using ILibp2pStream echo = await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within();
         await echo.Output.WriteAllAndCompleteAsync([1, 2, 3]);
-        (await echo.Input.ReadToEndAsync().WaitAsync(TestTimeout)).Should().Equal(1, 2, 3);
+        (await echo.Input.ReadToEndAsync().Within()).Should().Equal(1, 2, 3);
     }
 
     [Fact]
@@ -237,13 +237,13 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
             return Task.CompletedTask;
         });
 
-        await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/keep").AsTask().WaitAsync(TestTimeout);
-        ILibp2pStream server = await kept.Task.WaitAsync(TestTimeout);
+        await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/keep").Within();
+        ILibp2pStream server = await kept.Task.Within();
         await client.Output.WriteAllAndCompleteAsync([9, 8, 7]);
 
-        (await server.Input.ReadToEndAsync().WaitAsync(TestTimeout)).Should().Equal(9, 8, 7);
+        (await server.Input.ReadToEndAsync().Within()).Should().Equal(9, 8, 7);
         await server.Output.WriteAllAndCompleteAsync([6]);
-        (await client.Input.ReadToEndAsync().WaitAsync(TestTimeout)).Should().Equal(6);
+        (await client.Input.ReadToEndAsync().Within()).Should().Equal(6);
         await server.DisposeAsync();
     }
 
@@ -291,7 +291,7 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
         InMemoryHost b = Network.CreateHost();
         b.SetStreamHandler(EchoProtocol, EchoAsync);
 
-        await using ILibp2pStream stream = await a.OpenStreamAsync(b.PeerId, EchoProtocol).AsTask().WaitAsync(TestTimeout);
+        await using ILibp2pStream stream = await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within();
 
         stream.Connection.Direction.Should().Be(ConnectionDirection.Outbound);
         a.GetConnections(b.PeerId).Should().ContainSingle().Which.Should().BeSameAs(stream.Connection);

@@ -9,5 +9,5 @@ public abstract class InMemoryHostTestBase : IAsyncLifetime
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync() => await Network.DisposeAsync().AsTask().WaitAsync(InMemoryTestKit.TestTimeout);
+    public async Task DisposeAsync() => await Network.DisposeAsync().Within();
 }

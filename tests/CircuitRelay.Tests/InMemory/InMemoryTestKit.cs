@@ -9,8 +9,6 @@ internal static class InMemoryTestKit
 {
     public const string EchoProtocol = "/test/echo/1.0.0";
 
-    public static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(30);
-
     public static InMemoryHost CreateHost(this InMemoryNetwork network, string? ip = null) =>
         network.CreateHost(TestIdentity.Create(), TestSignatureVerifier.Instance, ip);
 

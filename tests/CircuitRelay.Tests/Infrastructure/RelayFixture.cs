@@ -40,7 +40,7 @@ public sealed class RelayFixture : IAsyncDisposable
     private readonly System.Threading.Channels.Channel<RelayCircuitEventArgs> _closedCircuits = System.Threading.Channels.Channel.CreateUnbounded<RelayCircuitEventArgs>();
 
     /// <summary>The next circuit-closed event of the relay (events are queued from the start).</summary>
-    public Task<RelayCircuitEventArgs> NextClosedCircuitAsync() => _closedCircuits.Reader.ReadAsync().AsTask().Within();
+    public Task<RelayCircuitEventArgs> NextClosedCircuitAsync() => _closedCircuits.Reader.ReadAsync().Within();
 
     public ManualTimeProvider Time { get; } = new();
 

@@ -5,17 +5,6 @@ namespace CircuitRelay.Tests.Infrastructure;
 
 public static class TestExtensions
 {
-    /// <summary>The generous bound every await in the tests gets: a hang fails the test instead of the run.</summary>
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
-
-    public static Task<T> Within<T>(this Task<T> task) => task.WaitAsync(Timeout);
-
-    public static Task Within(this Task task) => task.WaitAsync(Timeout);
-
-    public static Task<T> Within<T>(this ValueTask<T> task) => task.AsTask().WaitAsync(Timeout);
-
-    public static Task Within(this ValueTask task) => task.AsTask().WaitAsync(Timeout);
-
     /// <summary>Writes all of <paramref name="data"/> in chunks, then (optionally) completes the writer.</summary>
     public static async Task WriteAllAsync(this PipeWriter writer, ReadOnlyMemory<byte> data, bool complete = true, int chunk = 64 * 1024)
     {

@@ -7,7 +7,6 @@ namespace CircuitRelay.Tests.Primitives;
 public sealed class LengthPrefixedTests
 {
     private const int MaxLength = 4096;
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     [Fact]
     public async Task ReadAsyncPipe_AfterWriteAsync_RoundTrips()
@@ -15,8 +14,8 @@ public sealed class LengthPrefixedTests
         var pipe = new Pipe();
         byte[] body = RandomBytes(300, 1);
 
-        await LengthPrefixed.WriteAsync(pipe.Writer, body).AsTask().WaitAsync(Timeout);
-        byte[]? read = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
+        await LengthPrefixed.WriteAsync(pipe.Writer, body).Within();
+        byte[]? read = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).Within();
 
         read.Should().Equal(body);
     }
@@ -26,10 +25,10 @@ public sealed class LengthPrefixedTests
     {
         var pipe = new Pipe();
 
-        await LengthPrefixed.WriteAsync(pipe.Writer, new byte[] { 1, 2, 3 }).AsTask().WaitAsync(Timeout);
+        await LengthPrefixed.WriteAsync(pipe.Writer, new byte[] { 1, 2, 3 }).Within();
         await pipe.Writer.CompleteAsync();
 
-        (await pipe.Reader.ReadToEndAsync().WaitAsync(Timeout)).Should().Equal(3, 1, 2, 3);
+        (await pipe.Reader.ReadToEndAsync().Within()).Should().Equal(3, 1, 2, 3);
     }
 
     [Fact]
@@ -47,11 +46,11 @@ public sealed class LengthPrefixedTests
     public async Task ReadAsyncPipe_FrameFollowedByOtherBytes_LeavesThemInThePipe()
     {
         var pipe = new Pipe();
-        await LengthPrefixed.WriteAsync(pipe.Writer, new byte[] { 9, 8, 7 }).AsTask().WaitAsync(Timeout);
-        await pipe.Writer.WriteAsync(new byte[] { 0xAA, 0xBB, 0xCC }).AsTask().WaitAsync(Timeout);
+        await LengthPrefixed.WriteAsync(pipe.Writer, new byte[] { 9, 8, 7 }).Within();
+        await pipe.Writer.WriteAsync(new byte[] { 0xAA, 0xBB, 0xCC }).Within();
 
-        byte[]? frame = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
-        ReadResult rest = await pipe.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+        byte[]? frame = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).Within();
+        ReadResult rest = await pipe.Reader.ReadAsync().Within();
 
         frame.Should().Equal(9, 8, 7);
         rest.Buffer.ToArray().Should().Equal(0xAA, 0xBB, 0xCC);
@@ -63,10 +62,10 @@ public sealed class LengthPrefixedTests
         var pipe = new Pipe();
         LengthPrefixed.Write(pipe.Writer, new byte[] { 1 });
         LengthPrefixed.Write(pipe.Writer, new byte[] { 2, 2 });
-        await pipe.Writer.FlushAsync().AsTask().WaitAsync(Timeout);
+        await pipe.Writer.FlushAsync().Within();
 
-        byte[]? first = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
-        byte[]? second = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
+        byte[]? first = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).Within();
+        byte[]? second = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).Within();
 
         first.Should().Equal(1);
         second.Should().Equal(2, 2);
@@ -76,10 +75,10 @@ public sealed class LengthPrefixedTests
     public async Task ReadAsyncPipe_LengthAboveMaximum_FailsBeforeBodyArrives()
     {
         var pipe = new Pipe();
-        await pipe.Writer.WriteAsync(Varint.Encode(MaxLength + 1)).AsTask().WaitAsync(Timeout);
+        await pipe.Writer.WriteAsync(Varint.Encode(MaxLength + 1)).Within();
 
         // The writer is left open and no body is written: the read must fail on the prefix alone.
-        Func<Task> act = () => LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
+        Func<Task> act = () => LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).Within();
 
         (await act.Should().ThrowAsync<InvalidDataException>())
             .WithMessage("*message of 4097 bytes exceeds the maximum of 4096*");
@@ -90,9 +89,9 @@ public sealed class LengthPrefixedTests
     {
         var pipe = new Pipe();
         byte[] body = RandomBytes(MaxLength, 3);
-        await LengthPrefixed.WriteAsync(pipe.Writer, body).AsTask().WaitAsync(Timeout);
+        await LengthPrefixed.WriteAsync(pipe.Writer, body).Within();
 
-        byte[]? read = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
+        byte[]? read = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).Within();
 
         read.Should().Equal(body);
     }
@@ -101,10 +100,10 @@ public sealed class LengthPrefixedTests
     public async Task ReadAsyncPipe_TruncatedBody_ThrowsEndOfStream()
     {
         var pipe = new Pipe();
-        await pipe.Writer.WriteAsync(new byte[] { 5, 1, 2 }).AsTask().WaitAsync(Timeout);
+        await pipe.Writer.WriteAsync(new byte[] { 5, 1, 2 }).Within();
         await pipe.Writer.CompleteAsync();
 
-        Func<Task> act = () => LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
+        Func<Task> act = () => LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).Within();
 
         await act.Should().ThrowAsync<EndOfStreamException>();
     }
@@ -113,10 +112,10 @@ public sealed class LengthPrefixedTests
     public async Task ReadAsyncPipe_TruncatedPrefix_ThrowsEndOfStream()
     {
         var pipe = new Pipe();
-        await pipe.Writer.WriteAsync(new byte[] { 0x80 }).AsTask().WaitAsync(Timeout);
+        await pipe.Writer.WriteAsync(new byte[] { 0x80 }).Within();
         await pipe.Writer.CompleteAsync();
 
-        Func<Task> act = () => LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
+        Func<Task> act = () => LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).Within();
 
         await act.Should().ThrowAsync<EndOfStreamException>();
     }
@@ -127,7 +126,7 @@ public sealed class LengthPrefixedTests
         var pipe = new Pipe();
         await pipe.Writer.CompleteAsync();
 
-        byte[]? read = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
+        byte[]? read = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).Within();
 
         read.Should().BeNull();
     }
@@ -136,10 +135,10 @@ public sealed class LengthPrefixedTests
     public async Task ReadAsyncPipe_EmptyFrame_ReturnsEmptyArray()
     {
         var pipe = new Pipe();
-        await LengthPrefixed.WriteAsync(pipe.Writer, ReadOnlyMemory<byte>.Empty).AsTask().WaitAsync(Timeout);
+        await LengthPrefixed.WriteAsync(pipe.Writer, ReadOnlyMemory<byte>.Empty).Within();
         await pipe.Writer.CompleteAsync();
 
-        byte[]? read = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
+        byte[]? read = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).Within();
 
         read.Should().NotBeNull().And.BeEmpty();
     }
@@ -150,9 +149,9 @@ public sealed class LengthPrefixedTests
     public async Task ReadAsyncPipe_InvalidVarint_ThrowsInvalidDataWithFormatInner(string hex)
     {
         var pipe = new Pipe();
-        await pipe.Writer.WriteAsync(Convert.FromHexString(hex)).AsTask().WaitAsync(Timeout);
+        await pipe.Writer.WriteAsync(Convert.FromHexString(hex)).Within();
 
-        Func<Task> act = () => LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
+        Func<Task> act = () => LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).Within();
 
         (await act.Should().ThrowAsync<InvalidDataException>()).WithInnerException<FormatException>();
     }
@@ -167,11 +166,11 @@ public sealed class LengthPrefixedTests
 
         foreach (byte b in frame)
         {
-            await pipe.Writer.WriteAsync(new[] { b }).AsTask().WaitAsync(Timeout);
+            await pipe.Writer.WriteAsync(new[] { b }).Within();
         }
 
-        (await read.WaitAsync(Timeout)).Should().Equal(body);
-        ReadResult rest = await pipe.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+        (await read.Within()).Should().Equal(body);
+        ReadResult rest = await pipe.Reader.ReadAsync().Within();
         rest.Buffer.ToArray().Should().Equal(0x55);
     }
 
@@ -189,9 +188,9 @@ public sealed class LengthPrefixedTests
             }
         });
 
-        byte[]? read = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
-        await writer.WaitAsync(Timeout);
-        ReadResult rest = await pipe.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+        byte[]? read = await LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).Within();
+        await writer.Within();
+        ReadResult rest = await pipe.Reader.ReadAsync().Within();
 
         read.Should().Equal(body);
         rest.Buffer.ToArray().Should().Equal(0x77);
@@ -202,11 +201,11 @@ public sealed class LengthPrefixedTests
     {
         var pipe = new Pipe();
         Task<byte[]?> read = LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask();
-        await pipe.Writer.WriteAsync(new byte[] { 10, 1, 2, 3 }).AsTask().WaitAsync(Timeout);
-        await pipe.Writer.WriteAsync(new byte[] { 4, 5 }).AsTask().WaitAsync(Timeout);
+        await pipe.Writer.WriteAsync(new byte[] { 10, 1, 2, 3 }).Within();
+        await pipe.Writer.WriteAsync(new byte[] { 4, 5 }).Within();
         await pipe.Writer.CompleteAsync();
 
-        Func<Task> act = () => read.WaitAsync(Timeout);
+        Func<Task> act = () => read.Within();
 
         await act.Should().ThrowAsync<EndOfStreamException>();
     }
@@ -219,7 +218,7 @@ public sealed class LengthPrefixedTests
         Task<byte[]?> read = LengthPrefixed.ReadAsync(pipe.Reader, MaxLength, cts.Token).AsTask();
 
         await cts.CancelAsync();
-        Func<Task> act = () => read.WaitAsync(Timeout);
+        Func<Task> act = () => read.Within();
 
         await act.Should().ThrowAsync<OperationCanceledException>();
     }
@@ -228,11 +227,11 @@ public sealed class LengthPrefixedTests
     public async Task ReadAsyncPipe_ErrorThrown_LeavesReaderUsable()
     {
         var pipe = new Pipe();
-        await pipe.Writer.WriteAsync(Varint.Encode(MaxLength + 1)).AsTask().WaitAsync(Timeout);
-        Func<Task> act = () => LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).AsTask().WaitAsync(Timeout);
+        await pipe.Writer.WriteAsync(Varint.Encode(MaxLength + 1)).Within();
+        Func<Task> act = () => LengthPrefixed.ReadAsync(pipe.Reader, MaxLength).Within();
         await act.Should().ThrowAsync<InvalidDataException>();
 
-        ReadResult result = await pipe.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+        ReadResult result = await pipe.Reader.ReadAsync().Within();
 
         result.Buffer.ToArray().Should().Equal(Varint.Encode(MaxLength + 1));
     }
@@ -243,9 +242,9 @@ public sealed class LengthPrefixedTests
         using var stream = new MemoryStream();
         byte[] body = RandomBytes(1000, 5);
 
-        await LengthPrefixed.WriteAsync(stream, body).AsTask().WaitAsync(Timeout);
+        await LengthPrefixed.WriteAsync(stream, body).Within();
         stream.Position = 0;
-        byte[]? read = await LengthPrefixed.ReadAsync(stream, MaxLength).AsTask().WaitAsync(Timeout);
+        byte[]? read = await LengthPrefixed.ReadAsync(stream, MaxLength).Within();
 
         read.Should().Equal(body);
     }
@@ -255,7 +254,7 @@ public sealed class LengthPrefixedTests
     {
         var stream = new RecordingStream();
 
-        await LengthPrefixed.WriteAsync(stream, new byte[] { 1, 2, 3 }).AsTask().WaitAsync(Timeout);
+        await LengthPrefixed.WriteAsync(stream, new byte[] { 1, 2, 3 }).Within();
 
         stream.Calls.Should().Equal("write:04", "flush");
         stream.Written.ToArray().Should().Equal(3, 1, 2, 3);
@@ -267,7 +266,7 @@ public sealed class LengthPrefixedTests
         byte[] frame = [3, 9, 8, 7];
         using var stream = new MemoryStream([.. frame, 0xAA, 0xBB]);
 
-        byte[]? read = await LengthPrefixed.ReadAsync(stream, MaxLength).AsTask().WaitAsync(Timeout);
+        byte[]? read = await LengthPrefixed.ReadAsync(stream, MaxLength).Within();
 
         read.Should().Equal(9, 8, 7);
         stream.Position.Should().Be(frame.Length);
@@ -278,11 +277,11 @@ public sealed class LengthPrefixedTests
     public async Task ReadAsyncStream_OverPipeWithExtraBytes_LeavesThemInThePipe()
     {
         var pipe = new Pipe();
-        await pipe.Writer.WriteAsync(new byte[] { 2, 1, 1, 0xEE, 0xFF }).AsTask().WaitAsync(Timeout);
+        await pipe.Writer.WriteAsync(new byte[] { 2, 1, 1, 0xEE, 0xFF }).Within();
         Stream stream = pipe.Reader.AsStream(leaveOpen: true);
 
-        byte[]? read = await LengthPrefixed.ReadAsync(stream, MaxLength).AsTask().WaitAsync(Timeout);
-        ReadResult rest = await pipe.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+        byte[]? read = await LengthPrefixed.ReadAsync(stream, MaxLength).Within();
+        ReadResult rest = await pipe.Reader.ReadAsync().Within();
 
         read.Should().Equal(1, 1);
         rest.Buffer.ToArray().Should().Equal(0xEE, 0xFF);
@@ -292,10 +291,10 @@ public sealed class LengthPrefixedTests
     public async Task ReadAsyncStream_LengthAboveMaximum_FailsBeforeBodyArrives()
     {
         var pipe = new Pipe();
-        await pipe.Writer.WriteAsync(Varint.Encode(MaxLength + 1)).AsTask().WaitAsync(Timeout);
+        await pipe.Writer.WriteAsync(Varint.Encode(MaxLength + 1)).Within();
         Stream stream = pipe.Reader.AsStream();
 
-        Func<Task> act = () => LengthPrefixed.ReadAsync(stream, MaxLength).AsTask().WaitAsync(Timeout);
+        Func<Task> act = () => LengthPrefixed.ReadAsync(stream, MaxLength).Within();
 
         (await act.Should().ThrowAsync<InvalidDataException>())
             .WithMessage("*message of 4097 bytes exceeds the maximum of 4096*");
@@ -306,7 +305,7 @@ public sealed class LengthPrefixedTests
     {
         using var stream = new MemoryStream([5, 1, 2]);
 
-        Func<Task> act = () => LengthPrefixed.ReadAsync(stream, MaxLength).AsTask().WaitAsync(Timeout);
+        Func<Task> act = () => LengthPrefixed.ReadAsync(stream, MaxLength).Within();
 
         await act.Should().ThrowAsync<EndOfStreamException>();
     }
@@ -316,7 +315,7 @@ public sealed class LengthPrefixedTests
     {
         using var stream = new MemoryStream([0x80, 0x80]);
 
-        Func<Task> act = () => LengthPrefixed.ReadAsync(stream, MaxLength).AsTask().WaitAsync(Timeout);
+        Func<Task> act = () => LengthPrefixed.ReadAsync(stream, MaxLength).Within();
 
         await act.Should().ThrowAsync<EndOfStreamException>();
     }
@@ -326,7 +325,7 @@ public sealed class LengthPrefixedTests
     {
         using var stream = new MemoryStream();
 
-        byte[]? read = await LengthPrefixed.ReadAsync(stream, MaxLength).AsTask().WaitAsync(Timeout);
+        byte[]? read = await LengthPrefixed.ReadAsync(stream, MaxLength).Within();
 
         read.Should().BeNull();
     }
@@ -338,7 +337,7 @@ public sealed class LengthPrefixedTests
     {
         using var stream = new MemoryStream(Convert.FromHexString(hex));
 
-        Func<Task> act = () => LengthPrefixed.ReadAsync(stream, MaxLength).AsTask().WaitAsync(Timeout);
+        Func<Task> act = () => LengthPrefixed.ReadAsync(stream, MaxLength).Within();
 
         (await act.Should().ThrowAsync<InvalidDataException>()).WithInnerException<FormatException>();
     }
@@ -348,7 +347,7 @@ public sealed class LengthPrefixedTests
     {
         var stream = new RecordingStream([0x82, 0x01, .. RandomBytes(130, 6), 0x11, 0x22]);
 
-        byte[]? read = await LengthPrefixed.ReadAsync(stream, MaxLength).AsTask().WaitAsync(Timeout);
+        byte[]? read = await LengthPrefixed.ReadAsync(stream, MaxLength).Within();
 
         read.Should().HaveCount(130);
         stream.MaxBytesConsumed.Should().Be(132);

@@ -7,7 +7,6 @@ namespace CircuitRelay.Tests.Primitives;
 public sealed class RobustnessTests
 {
     private const int Iterations = 10_000;
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     [Fact]
     public void MultiaddrFromBytes_RandomInputs_ParseAndRoundTripOrThrowFormatException()
@@ -132,12 +131,12 @@ public sealed class RobustnessTests
 
         foreach (byte[] expected in frames)
         {
-            byte[]? frame = await LengthPrefixed.ReadAsync(pipe.Reader, 600).AsTask().WaitAsync(Timeout);
+            byte[]? frame = await LengthPrefixed.ReadAsync(pipe.Reader, 600).Within();
             frame.Should().Equal(expected);
         }
 
-        (await LengthPrefixed.ReadAsync(pipe.Reader, 600).AsTask().WaitAsync(Timeout)).Should().BeNull();
-        await writer.WaitAsync(Timeout);
+        (await LengthPrefixed.ReadAsync(pipe.Reader, 600).Within()).Should().BeNull();
+        await writer.Within();
     }
 
     [Fact]
@@ -164,12 +163,12 @@ public sealed class RobustnessTests
 
         foreach (byte[] expected in frames)
         {
-            byte[]? frame = await LengthPrefixed.ReadAsync(stream, 600).AsTask().WaitAsync(Timeout);
+            byte[]? frame = await LengthPrefixed.ReadAsync(stream, 600).Within();
             frame.Should().Equal(expected);
         }
 
-        (await LengthPrefixed.ReadAsync(stream, 600).AsTask().WaitAsync(Timeout)).Should().BeNull();
-        await writer.WaitAsync(Timeout);
+        (await LengthPrefixed.ReadAsync(stream, 600).Within()).Should().BeNull();
+        await writer.Within();
     }
 
     [Fact]
@@ -185,11 +184,11 @@ public sealed class RobustnessTests
                 input[0] = (byte)random.Next(0, 24);
             }
 
-            await pipe.Writer.WriteAsync(input).AsTask().WaitAsync(Timeout);
+            await pipe.Writer.WriteAsync(input).Within();
             await pipe.Writer.CompleteAsync();
             try
             {
-                while (await LengthPrefixed.ReadAsync(pipe.Reader, 16).AsTask().WaitAsync(Timeout) is not null)
+                while (await LengthPrefixed.ReadAsync(pipe.Reader, 16).Within() is not null)
                 {
                 }
             }

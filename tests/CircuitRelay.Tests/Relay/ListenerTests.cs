@@ -131,7 +131,7 @@ public sealed class ListenerTests
     /// <summary>Waits for a condition that the code under test reaches asynchronously (bounded, no fixed sleeps).</summary>
     internal static async Task WaitUntilAsync(Func<bool> condition)
     {
-        using var cts = new CancellationTokenSource(TestExtensions.Timeout);
+        using var cts = new CancellationTokenSource(Bounded.Timeout);
         while (!condition())
         {
             await Task.Yield();

@@ -42,7 +42,7 @@ public sealed class RenewalTests
         for (int i = 0; i < 8; i++)
         {
             fixture.Time.Advance(TimeSpan.FromMinutes(15));
-            (await renewedOnce.WaitAsync(TestExtensions.Timeout)).Should().BeTrue();
+            (await renewedOnce.WaitAsync(Bounded.Timeout)).Should().BeTrue();
         }
 
         renewals.Should().Be(8);
@@ -63,12 +63,12 @@ public sealed class RenewalTests
         fixture.Server.UpdateOptions(new RelayServerOptions { AllowReservation = (_, _) => false });
 
         fixture.Time.Advance(TimeSpan.FromMinutes(45));
-        ReservationRenewalFailedEventArgs first = await failures.Reader.ReadAsync().AsTask().Within();
+        ReservationRenewalFailedEventArgs first = await failures.Reader.ReadAsync().Within();
         first.Error.Should().BeOfType<RelayException>().Which.Status.Should().Be(RelayStatus.PermissionDenied);
         first.NextAttempt.Should().Be(fixture.Time.GetUtcNow() + TimeSpan.FromMinutes(5));
 
         fixture.Time.Advance(TimeSpan.FromMinutes(5));
-        (await failures.Reader.ReadAsync().AsTask().Within()).NextAttempt.Should().NotBeNull();
+        (await failures.Reader.ReadAsync().Within()).NextAttempt.Should().NotBeNull();
         expired.Task.IsCompleted.Should().BeFalse();
         reservation.IsActive.Should().BeTrue("it stays valid until its expiry");
 
