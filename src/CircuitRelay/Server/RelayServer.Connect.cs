@@ -66,12 +66,17 @@ public sealed partial class RelayServer
             return;
         }
 
+        // The slot is given back before anyone hears the outcome, so a peer that retries at once is not
+        // refused for a circuit that no longer exists (and statistics and events agree with what peers see).
+        bool slotHeld = true;
         try
         {
             RelayLimit? limit = options.GetCircuitLimit();
             (ILibp2pStream? stop, RelayStatus status, string reason) = await OpenStopAsync(from, target, limit, options).ConfigureAwait(false);
             if (stop is null)
             {
+                RemoveCircuit(from, target);
+                slotHeld = false;
                 await RefuseConnectAsync(source, target, status, reason).ConfigureAwait(false);
                 return;
             }
@@ -89,6 +94,8 @@ public sealed partial class RelayServer
             }
             catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
             {
+                RemoveCircuit(from, target);
+                slotHeld = false;
                 source.Abort();
                 stop.Abort();
                 await source.DisposeAsync().ConfigureAwait(false);
@@ -96,11 +103,16 @@ public sealed partial class RelayServer
                 return;
             }
 
+            // From here the splice owns the slot and gives it back when the circuit ends, before CircuitClosed.
+            slotHeld = false;
             await SpliceAsync(source, stop, from, target, limit, options).ConfigureAwait(false);
         }
         finally
         {
-            RemoveCircuit(from, target);
+            if (slotHeld)
+            {
+                RemoveCircuit(from, target);
+            }
         }
     }
 
@@ -216,6 +228,7 @@ public sealed partial class RelayServer
                 _circuits.Remove(splice);
             }
 
+            RemoveCircuit(from, target);
             ReleaseBandwidth(from);
             ReleaseBandwidth(target);
         }
