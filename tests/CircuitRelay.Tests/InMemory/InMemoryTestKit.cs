@@ -25,10 +25,16 @@ internal static class InMemoryTestKit
     }
 
     /// <summary>A task completed by the first event the subscription sees.</summary>
-    public static Task<ConnectionInfo> NextConnectionEvent(Action<EventHandler<ConnectionEventArgs>> subscribe)
+    public static Task<ConnectionInfo> NextConnectionEvent(Action<EventHandler<ConnectionEventArgs>> subscribe, Func<ConnectionInfo, bool>? which = null)
     {
         var seen = new TaskCompletionSource<ConnectionInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
-        subscribe((_, e) => seen.TrySetResult(e.Connection));
+        subscribe((_, e) =>
+        {
+            if (which is null || which(e.Connection))
+            {
+                seen.TrySetResult(e.Connection);
+            }
+        });
         return seen.Task;
     }
 }

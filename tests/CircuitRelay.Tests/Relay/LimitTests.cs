@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.IO.Pipelines;
 using CircuitRelay.Server;
 using CircuitRelay.Tests.Infrastructure;
 using CircuitRelay.Transport;
@@ -100,6 +102,12 @@ public sealed class LimitTests
         var (dialer, accepted) = await fixture.ConnectAsync(fixture.CreateNode(), target, listener);
         dialer.Limit.Should().Be(new RelayLimit(TimeSpan.FromSeconds(30), 0));
         await dialer.Output.WriteAllAsync("ping"u8.ToArray(), complete: false).Within();
+
+        // The ping reaching the target proves the splice runs, so its duration timer exists before the clock moves
+        // (the relay starts the splice after answering OK: advancing earlier would arm the timer 30 s too late).
+        ReadResult ping = await accepted.Input.ReadAtLeastAsync(4).Within();
+        ping.Buffer.ToArray().Should().Equal("ping"u8.ToArray());
+        accepted.Input.AdvanceTo(ping.Buffer.End);
         Task<(byte[] Bytes, bool Reset)> targetRead = accepted.Input.ReadUntilEndOrResetAsync();
         Task<(byte[] Bytes, bool Reset)> sourceRead = dialer.Input.ReadUntilEndOrResetAsync();
 
