@@ -190,23 +190,9 @@ internal sealed class PingService : IAsyncDisposable
         RandomNumberGenerator.Fill(payload);
         long start = _time.GetTimestamp();
         await stream.Output.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
-        ReadResult result = await stream.Input.ReadAtLeastAsync(PayloadSize, cancellationToken).ConfigureAwait(false);
-        ReadOnlySequence<byte> buffer = result.Buffer;
-        if (result.IsCanceled)
-        {
-            stream.Input.AdvanceTo(buffer.Start);
-            throw new OperationCanceledException("The pending read was cancelled.");
-        }
-
-        if (buffer.Length < PayloadSize)
-        {
-            stream.Input.AdvanceTo(buffer.Start, buffer.End);
-            throw new EndOfStreamException($"The peer closed the ping stream after echoing {buffer.Length} of {PayloadSize} bytes.");
-        }
-
+        byte[] echo = await ReadPayloadAsync(stream.Input, cancellationToken).ConfigureAwait(false)
+            ?? throw new EndOfStreamException("The peer closed the ping stream without echoing.");
         TimeSpan roundTrip = _time.GetElapsedTime(start);
-        byte[] echo = buffer.Slice(0, PayloadSize).ToArray();
-        stream.Input.AdvanceTo(buffer.GetPosition(PayloadSize));
         if (!CryptographicOperations.FixedTimeEquals(echo, payload))
         {
             throw new InvalidDataException("The ping echo differs from the payload sent.");
@@ -271,34 +257,39 @@ internal sealed class PingService : IAsyncDisposable
     /// <summary>Reads one payload and echoes it; <see langword="false"/> when the peer closed its write side cleanly.</summary>
     private static async Task<bool> EchoOnceAsync(ILibp2pStream stream, CancellationToken cancellationToken)
     {
-        ReadResult result = await stream.Input.ReadAtLeastAsync(PayloadSize, cancellationToken).ConfigureAwait(false);
+        byte[]? payload = await ReadPayloadAsync(stream.Input, cancellationToken).ConfigureAwait(false);
+        if (payload is null)
+        {
+            return false;
+        }
+
+        FlushResult flush = await stream.Output.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
+        return !flush.IsCompleted && !flush.IsCanceled;
+    }
+
+    /// <summary>Reads exactly one payload; <see langword="null"/> when the stream ended cleanly before it.</summary>
+    /// <exception cref="EndOfStreamException">The stream ended inside a payload.</exception>
+    private static async Task<byte[]?> ReadPayloadAsync(PipeReader input, CancellationToken cancellationToken)
+    {
+        ReadResult result = await input.ReadAtLeastAsync(PayloadSize, cancellationToken).ConfigureAwait(false);
         ReadOnlySequence<byte> buffer = result.Buffer;
         if (result.IsCanceled)
         {
-            stream.Input.AdvanceTo(buffer.Start);
+            input.AdvanceTo(buffer.Start);
             throw new OperationCanceledException("The pending read was cancelled.");
         }
 
         if (buffer.Length < PayloadSize)
         {
-            stream.Input.AdvanceTo(buffer.Start, buffer.End);
-            if (buffer.IsEmpty)
-            {
-                return false;
-            }
-
-            throw new EndOfStreamException($"The peer closed the ping stream inside a payload ({buffer.Length} of {PayloadSize} bytes).");
+            input.AdvanceTo(buffer.Start, buffer.End);
+            return buffer.IsEmpty
+                ? null
+                : throw new EndOfStreamException($"The peer closed the ping stream inside a payload ({buffer.Length} of {PayloadSize} bytes).");
         }
 
-        ReadOnlySequence<byte> payload = buffer.Slice(0, PayloadSize);
-        foreach (ReadOnlyMemory<byte> segment in payload)
-        {
-            stream.Output.Write(segment.Span);
-        }
-
-        stream.Input.AdvanceTo(payload.End);
-        FlushResult flush = await stream.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
-        return !flush.IsCompleted && !flush.IsCanceled;
+        byte[] payload = buffer.Slice(0, PayloadSize).ToArray();
+        input.AdvanceTo(buffer.GetPosition(PayloadSize));
+        return payload;
     }
 
     private bool TryEnterInbound(PeerId peer)

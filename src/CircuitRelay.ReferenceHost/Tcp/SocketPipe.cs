@@ -23,6 +23,9 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
     /// </summary>
     internal const int MinReceiveSize = 4 * 1024;
 
+    private static readonly PipeOptions IncomingOptions = CreateOptions(pool: null, SegmentSize);
+    private static readonly PipeOptions OutgoingOptions = CreateOptions(pool: null, 64 * 1024);
+
     private readonly Socket _socket;
     private readonly Pipe _incoming;
     private readonly Pipe _outgoing;
@@ -38,8 +41,8 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
     /// <summary>Creates the pipe with buffers from <paramref name="pool"/> (tests count what it hands out).</summary>
     internal SocketPipe(Socket socket, MemoryPool<byte>? pool)
     {
-        _incoming = new Pipe(new PipeOptions(pool, PipeScheduler.Inline, PipeScheduler.Inline, pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: SegmentSize, useSynchronizationContext: false));
-        _outgoing = new Pipe(new PipeOptions(pool, PipeScheduler.Inline, PipeScheduler.Inline, pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: 64 * 1024, useSynchronizationContext: false));
+        _incoming = new Pipe(pool is null ? IncomingOptions : CreateOptions(pool, IncomingOptions.MinimumSegmentSize));
+        _outgoing = new Pipe(pool is null ? OutgoingOptions : CreateOptions(pool, OutgoingOptions.MinimumSegmentSize));
         _socket = socket;
         _socket.NoDelay = true;
         _receive = ReceiveAsync();
@@ -47,6 +50,9 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
     }
 
     public PipeReader Input => _incoming.Reader;
+
+    private static PipeOptions CreateOptions(MemoryPool<byte>? pool, int segmentSize)
+        => new(pool, PipeScheduler.Inline, PipeScheduler.Inline, pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: segmentSize, useSynchronizationContext: false);
 
     public PipeWriter Output => _outgoing.Writer;
 

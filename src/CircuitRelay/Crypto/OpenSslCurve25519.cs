@@ -21,19 +21,10 @@ internal sealed unsafe class OpenSslCurve25519 : ICurve25519
     }
 
     public void Ed25519GenerateKey(Span<byte> privateSeed32, Span<byte> publicKey32)
-    {
-        RequireLength(privateSeed32.Length, KeySize, nameof(privateSeed32));
-        RequireLength(publicKey32.Length, KeySize, nameof(publicKey32));
-        RandomNumberGenerator.Fill(privateSeed32);
-        GetRawPublicKey(EvpPkeyEd25519, privateSeed32, publicKey32);
-    }
+        => GenerateKey(EvpPkeyEd25519, privateSeed32, publicKey32);
 
     public void Ed25519GetPublicKey(ReadOnlySpan<byte> privateSeed32, Span<byte> publicKey32)
-    {
-        RequireLength(privateSeed32.Length, KeySize, nameof(privateSeed32));
-        RequireLength(publicKey32.Length, KeySize, nameof(publicKey32));
-        GetRawPublicKey(EvpPkeyEd25519, privateSeed32, publicKey32);
-    }
+        => GetPublicKey(EvpPkeyEd25519, privateSeed32, publicKey32);
 
     public void Ed25519Sign(ReadOnlySpan<byte> privateSeed32, ReadOnlySpan<byte> message, Span<byte> signature64)
     {
@@ -146,19 +137,10 @@ internal sealed unsafe class OpenSslCurve25519 : ICurve25519
     }
 
     public void X25519GenerateKey(Span<byte> privateKey32, Span<byte> publicKey32)
-    {
-        RequireLength(privateKey32.Length, KeySize, nameof(privateKey32));
-        RequireLength(publicKey32.Length, KeySize, nameof(publicKey32));
-        RandomNumberGenerator.Fill(privateKey32);
-        GetRawPublicKey(EvpPkeyX25519, privateKey32, publicKey32);
-    }
+        => GenerateKey(EvpPkeyX25519, privateKey32, publicKey32);
 
     public void X25519GetPublicKey(ReadOnlySpan<byte> privateKey32, Span<byte> publicKey32)
-    {
-        RequireLength(privateKey32.Length, KeySize, nameof(privateKey32));
-        RequireLength(publicKey32.Length, KeySize, nameof(publicKey32));
-        GetRawPublicKey(EvpPkeyX25519, privateKey32, publicKey32);
-    }
+        => GetPublicKey(EvpPkeyX25519, privateKey32, publicKey32);
 
     public bool X25519Agree(ReadOnlySpan<byte> privateKey32, ReadOnlySpan<byte> peerPublicKey32, Span<byte> sharedSecret32)
     {
@@ -233,6 +215,23 @@ internal sealed unsafe class OpenSslCurve25519 : ICurve25519
 
             EVP_PKEY_free(pkey);
         }
+    }
+
+    /// <summary>Fills <paramref name="privateKey"/> with random bytes and derives its public key.</summary>
+    private static void GenerateKey(int type, Span<byte> privateKey, Span<byte> publicKey)
+    {
+        RequireLength(privateKey.Length, KeySize, nameof(privateKey));
+        RequireLength(publicKey.Length, KeySize, nameof(publicKey));
+        RandomNumberGenerator.Fill(privateKey);
+        GetRawPublicKey(type, privateKey, publicKey);
+    }
+
+    /// <summary>Derives the public key of a raw private key after checking both lengths.</summary>
+    private static void GetPublicKey(int type, ReadOnlySpan<byte> privateKey, Span<byte> publicKey)
+    {
+        RequireLength(privateKey.Length, KeySize, nameof(privateKey));
+        RequireLength(publicKey.Length, KeySize, nameof(publicKey));
+        GetRawPublicKey(type, privateKey, publicKey);
     }
 
     private static nint NewRawPrivateKey(int type, ReadOnlySpan<byte> privateKey)
