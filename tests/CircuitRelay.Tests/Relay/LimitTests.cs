@@ -110,6 +110,8 @@ public sealed class LimitTests
         accepted.Input.AdvanceTo(ping.Buffer.End);
         Task<(byte[] Bytes, bool Reset)> targetRead = accepted.Input.ReadUntilEndOrResetAsync();
         Task<(byte[] Bytes, bool Reset)> sourceRead = dialer.Input.ReadUntilEndOrResetAsync();
+        var countedWhenClosed = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        fixture.Server.CircuitClosed += (_, _) => countedWhenClosed.TrySetResult(fixture.Server.GetStatistics().ActiveCircuits);
 
         fixture.Time.Advance(TimeSpan.FromSeconds(29));
         targetRead.IsCompleted.Should().BeFalse();
@@ -120,6 +122,7 @@ public sealed class LimitTests
         RelayCircuitEventArgs closed = await fixture.NextClosedCircuitAsync();
         closed.Reason.Should().Be(CircuitCloseReason.DurationLimitExceeded);
         closed.Duration.Should().Be(TimeSpan.FromSeconds(30));
+        (await countedWhenClosed.Task.Within()).Should().Be(0, "a closed circuit no longer counts when CircuitClosed is raised");
     }
 
     [Fact]

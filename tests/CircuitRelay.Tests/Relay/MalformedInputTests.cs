@@ -153,6 +153,47 @@ public sealed class MalformedInputTests
     }
 
     [Fact]
+    public async Task Connect_RetriedAtOnceAfterConnectionFailed_IsNotRefusedForTheFailedCircuit()
+    {
+        await using var fixture = RelayFixture.Create(o => o.MaxCircuitsPerPeer = 1);
+        TestNode target = fixture.CreateNode();
+        await target.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
+        target.Host.SetStreamHandler(RelayProtocol.Stop, async (stream, _) =>
+        {
+            await stream.Output.WriteAsync(new byte[] { 0x02, 0xff, 0xff });
+            await stream.DisposeAsync();
+        });
+        TestNode source = fixture.CreateNode();
+
+        // The refusal is announced after the source was answered: by then the failed circuit must be gone.
+        var countedWhenRefused = new List<int>();
+        fixture.Server.ConnectRefused += (_, _) =>
+        {
+            lock (countedWhenRefused)
+            {
+                countedWhenRefused.Add(fixture.Server.GetStatistics().ActiveCircuits);
+            }
+        };
+
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            Func<Task> act = () => source.Transport.DialAsync(fixture.CircuitAddressOf(target));
+
+            // Each failure gives the circuit slot back before it is answered: never RESOURCE_LIMIT_EXCEEDED.
+            (await act.Should().ThrowAsync<RelayException>()).Which.Status.Should().Be(RelayStatus.ConnectionFailed);
+        }
+
+        await ListenerTests.WaitUntilAsync(() =>
+        {
+            lock (countedWhenRefused)
+            {
+                return countedWhenRefused.Count == 3;
+            }
+        });
+        countedWhenRefused.Should().Equal(0, 0, 0);
+    }
+
+    [Fact]
     public async Task Connect_TargetSilent_SourceGetsConnectionFailedAfterTimeout()
     {
         await using var fixture = RelayFixture.Create(o => o.StreamTimeout = TimeSpan.FromSeconds(15));
