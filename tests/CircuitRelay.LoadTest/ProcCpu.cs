@@ -12,16 +12,7 @@ internal static class ProcCpu
     /// <exception cref="LoadTestException">Not Linux, the process is gone, or the file does not parse.</exception>
     public static double Seconds(int pid)
     {
-        string path = $"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat";
-        string stat;
-        try
-        {
-            stat = File.ReadAllText(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new LoadTestException($"cannot read {path} (CPU accounting needs Linux /proc and a running process): {ex.Message}", ex);
-        }
+        (string path, string stat) = ProcFile.Read(pid, "stat");
 
         // "pid (comm) state ppid … utime stime …": comm may hold spaces, so count from the last ')'.
         int close = stat.LastIndexOf(')');

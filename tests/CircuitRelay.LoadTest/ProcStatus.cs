@@ -11,17 +11,8 @@ internal readonly record struct ProcMemory(long RssKiB, long HwmKiB)
     /// <exception cref="LoadTestException">Not Linux, the process is gone, or the fields are missing.</exception>
     public static ProcMemory Read(int pid)
     {
-        string path = $"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/status";
-        string[] lines;
-        try
-        {
-            lines = File.ReadAllLines(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new LoadTestException($"cannot read {path} (the memory test needs Linux /proc and a running process): {ex.Message}", ex);
-        }
-
+        (string path, string text) = ProcFile.Read(pid, "status");
+        string[] lines = text.Split('\n');
         return new ProcMemory(Field(lines, "VmRSS:", path), Field(lines, "VmHWM:", path));
     }
 
@@ -47,5 +38,24 @@ internal readonly record struct ProcMemory(long RssKiB, long HwmKiB)
         }
 
         throw new LoadTestException($"{path} has no {name.TrimEnd(':')} line");
+    }
+}
+
+/// <summary>Reads files of <c>/proc/&lt;pid&gt;/</c>.</summary>
+internal static class ProcFile
+{
+    /// <summary>The whole of <c>/proc/&lt;pid&gt;/&lt;name&gt;</c> and its path (for messages).</summary>
+    /// <exception cref="LoadTestException">Not Linux, or the process is gone.</exception>
+    public static (string Path, string Text) Read(int pid, string name)
+    {
+        string path = $"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/{name}";
+        try
+        {
+            return (path, File.ReadAllText(path));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new LoadTestException($"cannot read {path} (the load test needs Linux /proc and a running process): {ex.Message}", ex);
+        }
     }
 }

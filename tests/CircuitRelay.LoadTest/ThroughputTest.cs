@@ -107,9 +107,7 @@ internal sealed partial class ThroughputTest(PeerLauncher launcher, LoadTestOpti
                 }
                 catch (LoadTestException ex)
                 {
-                    Fail(scenario.Scenario, ex, errors);
-                    active.Remove(scenario);
-                    await StopAsync(scenario.Servers);
+                    await DropAsync(scenario, ex, active, errors);
                 }
             }
 
@@ -126,9 +124,7 @@ internal sealed partial class ThroughputTest(PeerLauncher launcher, LoadTestOpti
                     }
                     catch (LoadTestException ex)
                     {
-                        Fail(scenario.Scenario, ex, errors);
-                        active.Remove(scenario);
-                        await StopAsync(scenario.Servers);
+                        await DropAsync(scenario, ex, active, errors);
                     }
                 }
             }
@@ -263,6 +259,14 @@ internal sealed partial class ThroughputTest(PeerLauncher launcher, LoadTestOpti
     {
         output.WriteLine($"({scenario.Key}) FAILED: {ex.Message}");
         errors[scenario.Key] = "FAILED: " + FirstLine(ex.Message);
+    }
+
+    /// <summary>Reports a scenario that failed after its servers came up, stops them and takes it out of the run.</summary>
+    private async Task DropAsync(ActiveScenario scenario, LoadTestException ex, List<ActiveScenario> active, Dictionary<string, string> errors)
+    {
+        Fail(scenario.Scenario, ex, errors);
+        active.Remove(scenario);
+        await StopAsync(scenario.Servers);
     }
 
     private static async Task StopAsync(List<RunningPeer> servers)
