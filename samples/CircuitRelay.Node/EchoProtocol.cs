@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 
 namespace CircuitRelay.Node;
 

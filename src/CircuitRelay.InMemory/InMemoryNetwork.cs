@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Net;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 
 namespace CircuitRelay.InMemory;
 

@@ -9,7 +9,7 @@ internal static partial class Log
     public static partial void Listening(ILogger logger, Multiaddr address);
 
     [LoggerMessage(201, LogLevel.Debug, "Connection {ConnectionId} {Direction} to {Peer} at {Address} established (relayed: {Relayed})")]
-    public static partial void ConnectionEstablished(ILogger logger, string connectionId, Hosting.ConnectionDirection direction, PeerId peer, Multiaddr address, bool relayed);
+    public static partial void ConnectionEstablished(ILogger logger, string connectionId, Abstractions.ConnectionDirection direction, PeerId peer, Multiaddr address, bool relayed);
 
     [LoggerMessage(202, LogLevel.Debug, "Connection {ConnectionId} to {Peer} closed")]
     public static partial void ConnectionClosed(ILogger logger, string connectionId, PeerId peer);

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using CircuitRelay.Client;
 using CircuitRelay.Crypto;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.ReferenceHost;
 using CircuitRelay.Transport;
 using Microsoft.Extensions.Logging;

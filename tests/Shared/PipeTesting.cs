@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 
 namespace CircuitRelay.Testing;
 

@@ -1,4 +1,4 @@
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.ReferenceHost.Noise;
 using CircuitRelay.ReferenceHost.Yamux;
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.ReferenceHost.Multistream;
 using CircuitRelay.ReferenceHost.Noise;
 using CircuitRelay.ReferenceHost.Tcp;

@@ -1,4 +1,4 @@
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.ReferenceHost.Identify;
 using CircuitRelay.ReferenceHost.Ping;
 using Microsoft.Extensions.Logging;

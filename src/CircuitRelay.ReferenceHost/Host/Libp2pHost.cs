@@ -3,7 +3,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using CircuitRelay.Crypto;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.ReferenceHost.Multistream;
 using CircuitRelay.ReferenceHost.Noise;
 using CircuitRelay.ReferenceHost.Tcp;

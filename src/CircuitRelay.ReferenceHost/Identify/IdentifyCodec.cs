@@ -1,5 +1,5 @@
 using System.IO.Pipelines;
-using CircuitRelay.Encoding;
+using CircuitRelay.Multiformats;
 using Google.Protobuf;
 using IdentifyMessage = CircuitRelay.ReferenceHost.Identify.Pb.Identify;
 

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Collections.ObjectModel;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using IdentifyMessage = CircuitRelay.ReferenceHost.Identify.Pb.Identify;

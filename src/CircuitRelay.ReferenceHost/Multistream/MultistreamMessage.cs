@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
-using CircuitRelay.Encoding;
+using CircuitRelay.Multiformats;
 
 namespace CircuitRelay.ReferenceHost.Multistream;
 

@@ -1,5 +1,5 @@
 using CircuitRelay.Crypto;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using Google.Protobuf;
 
 namespace CircuitRelay.ReferenceHost.Noise;

@@ -1,5 +1,5 @@
 using System.IO.Pipelines;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 
 namespace CircuitRelay.ReferenceHost.Yamux;
 

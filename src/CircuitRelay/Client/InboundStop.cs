@@ -1,5 +1,5 @@
 using CircuitRelay.Diagnostics;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.Internal;
 using CircuitRelay.Protocol;
 using CircuitRelay.Protocol.Pb;

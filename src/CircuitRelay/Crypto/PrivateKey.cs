@@ -5,7 +5,7 @@ namespace CircuitRelay.Crypto;
 
 /// <summary>
 /// A libp2p private key that signs under the digest 7.5 rules. Hosts and tests use it; the relay code
-/// only sees <see cref="Hosting.ILocalIdentity"/>.
+/// only sees <see cref="Abstractions.ILocalIdentity"/>.
 /// </summary>
 /// <remarks>
 /// Instances are safe to use from several threads. <see cref="Dispose"/> wipes the Ed25519 seed and

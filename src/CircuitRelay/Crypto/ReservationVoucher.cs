@@ -1,4 +1,4 @@
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using Google.Protobuf;
 
 namespace CircuitRelay.Crypto;

@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 
 namespace CircuitRelay.Crypto;
 

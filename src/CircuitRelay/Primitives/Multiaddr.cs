@@ -5,7 +5,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using CircuitRelay.Encoding;
+using CircuitRelay.Multiformats;
 
 namespace CircuitRelay;
 

@@ -1,4 +1,4 @@
-using CircuitRelay.Encoding;
+using CircuitRelay.Multiformats;
 
 namespace CircuitRelay;
 

@@ -2,7 +2,7 @@ using System.Net;
 using CircuitRelay.Crypto;
 using ReservationVoucher = CircuitRelay.Crypto.ReservationVoucher;
 using CircuitRelay.Diagnostics;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.Protocol;
 using CircuitRelay.Protocol.Pb;
 using Google.Protobuf;

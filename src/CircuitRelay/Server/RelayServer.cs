@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 using CircuitRelay.Diagnostics;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.Internal;
 using CircuitRelay.Protocol;
 using CircuitRelay.Protocol.Pb;

@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 using CircuitRelay.Client;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.Internal;
 using CircuitRelay.Protocol;
 

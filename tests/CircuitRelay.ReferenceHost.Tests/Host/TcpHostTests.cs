@@ -3,7 +3,7 @@ using System.IO.Pipelines;
 using System.Security.Cryptography;
 using CircuitRelay.Client;
 using CircuitRelay.Crypto;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.ReferenceHost.Yamux;
 using CircuitRelay.Server;
 using CircuitRelay.Transport;

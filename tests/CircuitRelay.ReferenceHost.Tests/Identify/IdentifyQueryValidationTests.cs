@@ -1,6 +1,6 @@
 using CircuitRelay.Crypto;
-using CircuitRelay.Encoding;
-using CircuitRelay.Hosting;
+using CircuitRelay.Multiformats;
+using CircuitRelay.Abstractions;
 using CircuitRelay.InMemory;
 using CircuitRelay.ReferenceHost.Identify;
 using CircuitRelay.ReferenceHost.Tests.TestSupport;

@@ -1,5 +1,5 @@
-using CircuitRelay.Encoding;
-using CircuitRelay.Hosting;
+using CircuitRelay.Multiformats;
+using CircuitRelay.Abstractions;
 using CircuitRelay.InMemory;
 using CircuitRelay.ReferenceHost.Identify;
 using CircuitRelay.ReferenceHost.Tests.TestSupport;

@@ -1,6 +1,6 @@
 using System.IO.Pipelines;
 using CircuitRelay.Crypto;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.InMemory;
 using CircuitRelay.ReferenceHost.Tests.TestSupport;
 

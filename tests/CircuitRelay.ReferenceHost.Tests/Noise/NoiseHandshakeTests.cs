@@ -1,6 +1,6 @@
 using System.IO.Pipelines;
 using CircuitRelay.Crypto;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.ReferenceHost.Noise;
 
 namespace CircuitRelay.ReferenceHost.Tests.Noise;

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
 using CircuitRelay.Crypto;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.ReferenceHost.Noise;
 
 namespace CircuitRelay.ReferenceHost.Tests.Noise;

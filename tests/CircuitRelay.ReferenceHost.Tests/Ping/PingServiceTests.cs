@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.InMemory;
 using CircuitRelay.ReferenceHost.Ping;
 using CircuitRelay.ReferenceHost.Tests.Identify;

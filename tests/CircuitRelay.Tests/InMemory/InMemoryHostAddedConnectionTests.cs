@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.InMemory;
 using CircuitRelay.InMemory.Muxing;
 using static CircuitRelay.Tests.InMemory.InMemoryTestKit;

@@ -1,5 +1,5 @@
 using System.Net;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.InMemory;
 using static CircuitRelay.Tests.InMemory.InMemoryTestKit;
 

@@ -1,6 +1,6 @@
 using System.IO.Pipelines;
 using System.Text;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.InMemory;
 using static CircuitRelay.Tests.InMemory.InMemoryTestKit;
 

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using CircuitRelay.Crypto;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 
 namespace CircuitRelay.Tests.InMemory;
 

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using CircuitRelay.Encoding;
+using CircuitRelay.Multiformats;
 
 namespace CircuitRelay.Tests.Primitives;
 

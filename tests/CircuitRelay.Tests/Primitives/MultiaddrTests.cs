@@ -1,5 +1,5 @@
 using System.Net;
-using CircuitRelay.Encoding;
+using CircuitRelay.Multiformats;
 
 namespace CircuitRelay.Tests.Primitives;
 

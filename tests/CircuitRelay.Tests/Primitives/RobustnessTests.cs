@@ -1,5 +1,5 @@
 using System.IO.Pipelines;
-using CircuitRelay.Encoding;
+using CircuitRelay.Multiformats;
 
 namespace CircuitRelay.Tests.Primitives;
 

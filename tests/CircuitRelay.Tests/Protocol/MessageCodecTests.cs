@@ -102,7 +102,7 @@ public sealed class MessageCodecTests
     public async Task ReadHop_Oversized_ThrowsMalformedBeforeTheBody()
     {
         var pipe = new Pipe();
-        await pipe.Writer.WriteAsync(Encoding.Varint.Encode(4097));
+        await pipe.Writer.WriteAsync(Multiformats.Varint.Encode(4097));
 
         Func<Task> act = () => MessageIO.ReadHopAsync(pipe.Reader, CancellationToken.None).AsTask();
 

@@ -1,4 +1,4 @@
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.Protocol;
 using CircuitRelay.Server;
 using CircuitRelay.Tests.Infrastructure;
@@ -199,7 +199,7 @@ public sealed class ConnectTests
         };
         byte[] early = "hello before OK"u8.ToArray();
         int size = connect.CalculateSize();
-        byte[] frame = [.. Encoding.Varint.Encode((ulong)size), .. Google.Protobuf.MessageExtensions.ToByteArray(connect), .. early];
+        byte[] frame = [.. Multiformats.Varint.Encode((ulong)size), .. Google.Protobuf.MessageExtensions.ToByteArray(connect), .. early];
         await hop.Output.WriteAsync(frame).Within();
         await hop.Output.CompleteAsync();
 

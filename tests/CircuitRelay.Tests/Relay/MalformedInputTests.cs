@@ -1,5 +1,5 @@
-using CircuitRelay.Encoding;
-using CircuitRelay.Hosting;
+using CircuitRelay.Multiformats;
+using CircuitRelay.Abstractions;
 using CircuitRelay.Protocol;
 using CircuitRelay.Protocol.Pb;
 using CircuitRelay.Server;

@@ -1,4 +1,4 @@
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.Tests.Infrastructure;
 
 namespace CircuitRelay.Tests.Relay;

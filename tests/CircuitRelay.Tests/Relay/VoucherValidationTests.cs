@@ -1,6 +1,6 @@
 using CircuitRelay.Crypto;
 using ReservationVoucher = CircuitRelay.Crypto.ReservationVoucher;
-using CircuitRelay.Hosting;
+using CircuitRelay.Abstractions;
 using CircuitRelay.Protocol;
 using CircuitRelay.Protocol.Pb;
 using CircuitRelay.Tests.Infrastructure;

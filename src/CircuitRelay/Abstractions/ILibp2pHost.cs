@@ -1,4 +1,4 @@
-namespace CircuitRelay.Hosting;
+namespace CircuitRelay.Abstractions;
 
 /// <summary>
 /// Handles an inbound stream for a registered protocol. The handler owns the stream.

@@ -1,6 +1,6 @@
 using CircuitRelay.Crypto;
 
-namespace CircuitRelay.Hosting;
+namespace CircuitRelay.Abstractions;
 
 /// <summary>
 /// Verifies libp2p signatures for any key type the host supports.

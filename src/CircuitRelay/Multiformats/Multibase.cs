@@ -1,4 +1,4 @@
-namespace CircuitRelay.Encoding;
+namespace CircuitRelay.Multiformats;
 
 /// <summary>
 /// Multibase: a one-character prefix naming the base, then the encoded bytes. Supported prefixes:

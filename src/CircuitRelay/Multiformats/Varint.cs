@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace CircuitRelay.Encoding;
+namespace CircuitRelay.Multiformats;
 
 /// <summary>
 /// Unsigned LEB128 varints as used throughout multiformats and libp2p (multiformats/unsigned-varint):

@@ -1,4 +1,4 @@
-namespace CircuitRelay.Hosting;
+namespace CircuitRelay.Abstractions;
 
 /// <summary>Which side opened a connection.</summary>
 public enum ConnectionDirection

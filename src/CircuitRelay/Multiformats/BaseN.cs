@@ -1,4 +1,4 @@
-namespace CircuitRelay.Encoding;
+namespace CircuitRelay.Multiformats;
 
 /// <summary>
 /// RFC 4648 encodings for power-of-two bases (16, 32, 64) without padding. Decoding is strict:

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 
-namespace CircuitRelay.Encoding;
+namespace CircuitRelay.Multiformats;
 
 /// <summary>
 /// Varint-length-prefixed ("delimited") messages: <c>uvarint(len(body)) || body</c>.

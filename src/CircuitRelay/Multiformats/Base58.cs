@@ -1,4 +1,4 @@
-namespace CircuitRelay.Encoding;
+namespace CircuitRelay.Multiformats;
 
 /// <summary>Base58 with the Bitcoin alphabet (multibase <c>z</c>, legacy peer id text).</summary>
 internal static class Base58

@@ -1,4 +1,4 @@
-namespace CircuitRelay.Encoding;
+namespace CircuitRelay.Multiformats;
 
 /// <summary>Multihash framing: <c>uvarint(code) || uvarint(digest length) || digest</c>.</summary>
 internal static class Multihash

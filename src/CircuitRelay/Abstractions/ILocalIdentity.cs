@@ -1,6 +1,6 @@
 using CircuitRelay.Crypto;
 
-namespace CircuitRelay.Hosting;
+namespace CircuitRelay.Abstractions;
 
 /// <summary>
 /// The local node's identity, as the host knows it. The relay code uses it to sign reservation

@@ -1,6 +1,6 @@
 using System.IO.Pipelines;
 
-namespace CircuitRelay.Hosting;
+namespace CircuitRelay.Abstractions;
 
 /// <summary>
 /// A negotiated protocol stream on a connection: a duplex byte pipe plus what the host knows about it.
