@@ -54,6 +54,12 @@ public sealed class ConnectionInfo
     /// <summary>The relay's limit for a relayed connection; <see langword="null"/> when unlimited.</summary>
     public RelayLimit? Limit { get; init; }
 
+    /// <summary>Cancelled when the connection ends (for whatever reason). Hosts set it; <see cref="CancellationToken.None"/> when a host does not track it.</summary>
+    public CancellationToken Closed { get; init; }
+
+    /// <summary>The relay a relayed connection runs through; <see langword="null"/> for a direct connection.</summary>
+    public PeerId? Relay { get; init; }
+
     /// <summary>Whether the connection is limited (relayed with a limit), as go and js call "limited" or "transient".</summary>
     public bool IsLimited => IsRelayed && Limit is not null;
 

@@ -76,4 +76,13 @@ public interface ILibp2pHost
 
     /// <summary>Raised after a connection closed, for whatever reason.</summary>
     event EventHandler<ConnectionEventArgs>? ConnectionClosed;
+
+    /// <summary>
+    /// Returns the feature interface <typeparamref name="TFeature"/> (<see cref="IDialFeature"/>,
+    /// <see cref="IAddressesFeature"/>, <see cref="IPeerStoreFeature"/>, <see cref="IInboundGateFeature"/>,
+    /// <see cref="IConnectionsFeature"/>, <see cref="IListenFeature"/>) when the host provides it, else
+    /// <see langword="null"/>. By default a host provides the features it implements itself.
+    /// </summary>
+    TFeature? GetFeature<TFeature>()
+        where TFeature : class => this as TFeature;
 }

@@ -16,6 +16,10 @@ namespace CircuitRelay.Abstractions;
 /// <item><see cref="IAsyncDisposable.DisposeAsync"/> completes both sides gracefully and releases
 /// the stream. It is idempotent and safe after <see cref="Abort"/>.</item>
 /// </list>
+/// <para>Failures at this boundary are normalised: reading, writing and flushing fail only with
+/// <see cref="IOException"/> (the stream was reset, the connection ended, the muxer failed; a subclass may say
+/// more) or <see cref="OperationCanceledException"/> (the caller's token). Hosts translate their own exception
+/// types into these, so callers catch two types, not five.</para>
 /// <para>A stream handed to a <see cref="StreamHandler"/> belongs to the handler: the host must not
 /// dispose it when the handler returns (the relay keeps stop streams alive as circuits).</para>
 /// </remarks>
