@@ -1,3 +1,4 @@
+using CircuitRelay.Internal;
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net;
@@ -321,7 +322,7 @@ public sealed class InMemoryHost : ILibp2pHost, IAsyncDisposable
     internal void RunHandler(StreamHandler handler, ILibp2pStream stream)
     {
         CancellationToken shutdown = _shutdown.Token;
-        _handlerTasks.Track(Task.Run(() => InvokeHandlerAsync(handler, stream, shutdown)));
+        _handlerTasks.TryTrack(Task.Run(() => InvokeHandlerAsync(handler, stream, shutdown)));
     }
 
     private static async Task InvokeHandlerAsync(StreamHandler handler, ILibp2pStream stream, CancellationToken shutdown)

@@ -1,3 +1,4 @@
+using CircuitRelay.Internal;
 using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using CircuitRelay.Abstractions;

@@ -1,3 +1,4 @@
+using CircuitRelay.Internal;
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
@@ -181,7 +182,7 @@ internal sealed partial class MuxedConnection
     }
 
     /// <summary>Starts the send pump of a stream that just opened.</summary>
-    internal void StartPump(MuxedStream stream) => _pumps.Track(stream.RunPumpAsync());
+    internal void StartPump(MuxedStream stream) => _pumps.TryTrack(stream.RunPumpAsync());
 
     /// <summary>
     /// Ends the connection once: resets every stream, stops both loops and tells the host.

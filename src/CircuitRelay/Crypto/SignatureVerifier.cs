@@ -13,7 +13,7 @@ public sealed class SignatureVerifier : ISignatureVerifier
 
     /// <summary>Creates a verifier that checks Ed25519 signatures with <paramref name="curve25519"/>.</summary>
     /// <param name="curve25519">The Ed25519 provider.</param>
-    public SignatureVerifier(ICurve25519 curve25519)
+    internal SignatureVerifier(ICurve25519 curve25519)
     {
         ArgumentNullException.ThrowIfNull(curve25519);
         _curve25519 = curve25519;

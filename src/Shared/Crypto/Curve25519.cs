@@ -1,7 +1,7 @@
 namespace CircuitRelay.Crypto;
 
 /// <summary>Access to the default <see cref="ICurve25519"/> provider.</summary>
-public static class Curve25519
+internal static class Curve25519
 {
     /// <summary>
     /// The default provider: OpenSSL 3 libcrypto through P/Invoke (<c>libcrypto.so.3</c>, falling back

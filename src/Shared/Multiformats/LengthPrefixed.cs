@@ -8,7 +8,7 @@ namespace CircuitRelay.Multiformats;
 /// The readers never consume a byte past the end of the frame, because on relay streams the bytes
 /// after the final message belong to the relayed connection.
 /// </summary>
-public static class LengthPrefixed
+internal static class LengthPrefixed
 {
     /// <summary>Writes one frame to <paramref name="writer"/> in a single buffer and flushes it.</summary>
     /// <param name="writer">The pipe to write to.</param>

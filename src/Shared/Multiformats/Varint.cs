@@ -7,7 +7,7 @@ namespace CircuitRelay.Multiformats;
 /// 7 bits per byte, least-significant group first, the high bit set on every byte but the last.
 /// Encodings must be minimal and at most <see cref="MaxLength"/> bytes long (63 bits).
 /// </summary>
-public static class Varint
+internal static class Varint
 {
     /// <summary>The longest accepted encoding, in bytes (9 bytes carry 63 bits).</summary>
     public const int MaxLength = 9;

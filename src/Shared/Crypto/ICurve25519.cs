@@ -8,7 +8,7 @@ namespace CircuitRelay.Crypto;
 /// All keys, seeds and results are raw byte strings in the RFC encodings. Output spans must have
 /// exactly the documented length; implementations throw <see cref="ArgumentException"/> otherwise.
 /// </remarks>
-public interface ICurve25519
+internal interface ICurve25519
 {
     /// <summary>Generates a new Ed25519 key pair from a cryptographically secure random seed.</summary>
     /// <param name="privateSeed32">Receives the 32-byte private seed.</param>
