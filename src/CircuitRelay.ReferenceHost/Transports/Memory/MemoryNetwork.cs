@@ -11,7 +11,8 @@ namespace CircuitRelay.ReferenceHost.Transports.Memory;
 /// <remarks>
 /// Everything is deterministic: ports are allocated in order, there is no randomness and no clock, and a dial
 /// succeeds or fails (refused, filtered) before <see cref="MemoryTransport.DialAsync"/> returns. The network is
-/// thread-safe. Disposing it resets every connection and closes every listener; it cannot be used afterwards.
+/// thread-safe. Disposing it resets every connection and closes every listener; afterwards dials and listens fail
+/// with an <see cref="IOException"/> and adding nodes or NATs throws <see cref="ObjectDisposedException"/>.
 /// </remarks>
 public sealed class MemoryNetwork : IDisposable
 {
@@ -137,8 +138,20 @@ public sealed class MemoryNetwork : IDisposable
         }
     }
 
-    /// <summary>Throws when the network is disposed. Caller holds <see cref="Sync"/>.</summary>
+    /// <summary>Throws when the network is disposed (creating nodes on it is a mistake). Caller holds <see cref="Sync"/>.</summary>
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>
+    /// Throws an <see cref="IOException"/> when the network is disposed: for a node's dials and listens that is a
+    /// network failure, which hosts already handle, not a programming error. Caller holds <see cref="Sync"/>.
+    /// </summary>
+    internal void ThrowIfDown()
+    {
+        if (_disposed)
+        {
+            throw new IOException("The memory network has been disposed.");
+        }
+    }
 
     /// <summary>Adds a node to the list that <see cref="Dispose"/> resets. Caller holds <see cref="Sync"/>.</summary>
     internal void Register(MemoryTransport node) => _allNodes.Add(node);

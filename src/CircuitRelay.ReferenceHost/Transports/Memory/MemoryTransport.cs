@@ -60,7 +60,6 @@ public sealed class MemoryTransport : ITransport
 
     /// <inheritdoc />
     /// <exception cref="ArgumentException"><see cref="CanDial"/> refuses the address.</exception>
-    /// <exception cref="ObjectDisposedException">The network has been disposed.</exception>
     public ValueTask<ITransportConnection> DialAsync(Multiaddr address, TransportDialOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(address);
@@ -86,7 +85,6 @@ public sealed class MemoryTransport : ITransport
 
     /// <inheritdoc />
     /// <exception cref="ArgumentException"><see cref="CanListen"/> refuses the address.</exception>
-    /// <exception cref="ObjectDisposedException">The network has been disposed.</exception>
     public ValueTask<ITransportListener> ListenAsync(Multiaddr address, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(address);
@@ -174,7 +172,7 @@ public sealed class MemoryTransport : ITransport
     {
         lock (_network.Sync)
         {
-            _network.ThrowIfDisposed();
+            _network.ThrowIfDown();
             IPAddress[] addresses;
             if (endPoint.Address.Equals(IPAddress.Any) || endPoint.Address.Equals(IPAddress.IPv6Any))
             {
@@ -213,7 +211,7 @@ public sealed class MemoryTransport : ITransport
     {
         lock (_network.Sync)
         {
-            _network.ThrowIfDisposed();
+            _network.ThrowIfDown();
             IPAddress sourceAddress = _addresses.FirstOrDefault(a => a.AddressFamily == destination.AddressFamily)
                 ?? throw new IOException($"Cannot reach {Multiaddr.FromIPEndPoint(destination)}: the network is unreachable (the node has no {Family(destination.AddressFamily)} address).");
 

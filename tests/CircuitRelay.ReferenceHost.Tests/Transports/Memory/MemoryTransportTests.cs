@@ -352,4 +352,16 @@ public sealed class MemoryTransportTests
         Func<Task> flush = () => dialer.Output.WriteAsync(new byte[1]).Within();
         await flush.Should().ThrowAsync<IOException>();
     }
+
+    [Fact]
+    public async Task DialAsync_NetworkDisposed_ThrowsIOException()
+    {
+        var network = new MemoryNetwork();
+        MemoryTransport client = network.AddNode(PublicB);
+        network.Dispose();
+
+        Func<Task> dial = () => client.DialAsync(TcpAddr(PublicA, 4001)).Within();
+
+        await dial.Should().ThrowAsync<IOException>().WithMessage("*disposed*");
+    }
 }
