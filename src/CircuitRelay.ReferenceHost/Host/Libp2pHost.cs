@@ -109,6 +109,11 @@ public sealed partial class Libp2pHost
         return host;
     }
 
+    /// <inheritdoc />
+    /// <remarks>The host provides every feature interface itself; this makes the lookup callable on the class too.</remarks>
+    public TFeature? GetFeature<TFeature>()
+        where TFeature : class => this as TFeature;
+
     /// <summary>
     /// Adds a transport created after the host (the <c>/p2p-circuit</c> transport needs a <c>RelayClient</c> that
     /// needs the host). It is asked after the transports already there; adding one twice does nothing.

@@ -12,7 +12,7 @@ namespace CircuitRelay.ReferenceHost.Transports.Tcp;
 /// <remarks>
 /// Listening sockets allow address and port reuse, so that a dial with <see cref="TransportDialOptions.ReuseListenPort"/>
 /// can bind its socket to the listen port (the remote then sees the same address as for inbound connections, which
-/// hole punching needs). Each connection's buffers are bounded: a peer that does not read stalls our writes.
+/// hole punching needs); without a listener of the address family the dial uses an ephemeral port. Each connection's buffers are bounded: a peer that does not read stalls our writes.
 /// </remarks>
 public sealed class TcpTransport : ITransport
 {
