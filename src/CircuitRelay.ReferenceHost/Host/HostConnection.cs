@@ -1,17 +1,14 @@
 using CircuitRelay.Abstractions;
-using CircuitRelay.ReferenceHost.Noise;
 using CircuitRelay.ReferenceHost.Yamux;
 
 namespace CircuitRelay.ReferenceHost;
 
-/// <summary>An upgraded connection: raw transport connection, Noise session, Yamux session.</summary>
-internal sealed class HostConnection(ConnectionInfo info, ITransportConnection raw, NoiseSession noise, YamuxSession muxer, CancellationTokenSource closed, bool countsInbound)
+/// <summary>An upgraded connection: raw transport connection, security session (Noise; none for plaintext), Yamux session.</summary>
+internal sealed class HostConnection(ConnectionInfo info, ITransportConnection raw, IAsyncDisposable? security, YamuxSession muxer, CancellationTokenSource closed, bool countsInbound)
 {
     private int _closed;
 
     public ConnectionInfo Info { get; } = info;
-
-    public NoiseSession Noise { get; } = noise;
 
     public YamuxSession Muxer { get; } = muxer;
 
@@ -33,7 +30,10 @@ internal sealed class HostConnection(ConnectionInfo info, ITransportConnection r
         }
 
         await Muxer.DisposeAsync().ConfigureAwait(false);
-        await Noise.DisposeAsync().ConfigureAwait(false);
+        if (security is not null)
+        {
+            await security.DisposeAsync().ConfigureAwait(false);
+        }
         raw.Abort();
         await raw.DisposeAsync().ConfigureAwait(false);
     }

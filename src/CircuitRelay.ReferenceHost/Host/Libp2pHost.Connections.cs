@@ -2,6 +2,7 @@ using System.Globalization;
 using CircuitRelay.Abstractions;
 using CircuitRelay.ReferenceHost.Multistream;
 using CircuitRelay.ReferenceHost.Noise;
+using CircuitRelay.ReferenceHost.Plaintext;
 using CircuitRelay.ReferenceHost.Yamux;
 using Microsoft.Extensions.Logging;
 
@@ -87,46 +88,38 @@ public sealed partial class Libp2pHost
         Multiaddr remote = raw.RemoteAddress;
         using var deadline = new CancellationTokenSource(_options.HandshakeTimeout, _time);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token, deadline.Token);
-        NoiseSession? noise = null;
+        SecuredChannel? secured = null;
         try
         {
-            if (initiator)
+            secured = _options.Security == SecurityProtocol.Plaintext
+                ? await SecurePlaintextAsync(raw, initiator, expected, timeout.Token).ConfigureAwait(false)
+                : await SecureNoiseAsync(raw, initiator, expected, timeout.Token).ConfigureAwait(false);
+            if (expected is not null && secured.RemotePeer != expected)
             {
-                await MultistreamSelect.SelectOneAsync(raw, [NoiseHandshake.ProtocolId], timeout.Token).ConfigureAwait(false);
-                noise = await NoiseHandshake.InitiateAsync(raw, Identity, SignatureVerifier, expected, [YamuxProtocol], _curve, timeout.Token).ConfigureAwait(false);
-            }
-            else
-            {
-                await MultistreamSelect.HandleAsync(raw, p => p == NoiseHandshake.ProtocolId, timeout.Token).ConfigureAwait(false);
-                noise = await NoiseHandshake.RespondAsync(raw, Identity, SignatureVerifier, [YamuxProtocol], _curve, timeout.Token).ConfigureAwait(false);
-            }
-
-            if (expected is not null && noise.RemotePeer != expected)
-            {
-                // On an inbound circuit: the relay named one peer, Noise authenticated another (circuit-v2.md recommends the check).
+                // On an inbound circuit: the relay named one peer, the handshake authenticated another (circuit-v2.md recommends the check).
                 throw accepted && raw.Relay is not null
-                    ? new IOException($"The relayed peer authenticated as {noise.RemotePeer}, not {expected} as the relay said.")
-                    : new NoisePeerMismatchException(expected, noise.RemotePeer);
+                    ? new IOException($"The relayed peer authenticated as {secured.RemotePeer}, not {expected} as the relay said.")
+                    : new NoisePeerMismatchException(expected, secured.RemotePeer);
             }
 
-            // Inlined muxer negotiation: both sides sent their lists, so both know the outcome.
-            if (!noise.RemoteMuxers.Contains(YamuxProtocol))
+            // Inlined muxer negotiation (Noise extensions): both sides sent their lists, so both know the outcome.
+            if (!secured.RemoteMuxers.Contains(YamuxProtocol))
             {
                 if (initiator)
                 {
-                    await MultistreamSelect.SelectOneAsync(noise, [YamuxProtocol], timeout.Token).ConfigureAwait(false);
+                    await MultistreamSelect.SelectOneAsync(secured.Pipe, [YamuxProtocol], timeout.Token).ConfigureAwait(false);
                 }
                 else
                 {
-                    await MultistreamSelect.HandleAsync(noise, p => p == YamuxProtocol, timeout.Token).ConfigureAwait(false);
+                    await MultistreamSelect.HandleAsync(secured.Pipe, p => p == YamuxProtocol, timeout.Token).ConfigureAwait(false);
                 }
             }
         }
         catch (Exception ex)
         {
-            if (noise is not null)
+            if (secured?.Owner is { } owner)
             {
-                await noise.DisposeAsync().ConfigureAwait(false);
+                await owner.DisposeAsync().ConfigureAwait(false);
             }
 
             raw.Abort();
@@ -143,7 +136,7 @@ public sealed partial class Libp2pHost
 
         string id = "c" + Interlocked.Increment(ref _nextConnectionId).ToString(CultureInfo.InvariantCulture);
         var closed = new CancellationTokenSource();
-        var info = new ConnectionInfo(id, noise.RemotePeer, remote, raw.Direction)
+        var info = new ConnectionInfo(id, secured.RemotePeer, remote, raw.Direction)
         {
             LocalAddress = raw.LocalAddress,
             IsRelayed = raw.Relay is not null,
@@ -157,21 +150,25 @@ public sealed partial class Libp2pHost
             if (!decision.IsAllowed)
             {
                 Log.SecuredConnectionRefusedByGate(_logger, info.RemotePeer, remote, decision.Reason ?? "denied");
-                await noise.DisposeAsync().ConfigureAwait(false);
+                if (secured.Owner is not null)
+                {
+                    await secured.Owner.DisposeAsync().ConfigureAwait(false);
+                }
+
                 await raw.DisposeAsync().ConfigureAwait(false);
                 closed.Cancel();
                 throw new IOException($"The connection from {info.RemotePeer} was refused by an inbound gate: {decision.Reason}");
             }
         }
 
-        var muxer = new YamuxSession(noise, isClient: initiator, _loggerFactory.CreateLogger<YamuxSession>(), new YamuxOptions
+        var muxer = new YamuxSession(secured.Pipe, isClient: initiator, _loggerFactory.CreateLogger<YamuxSession>(), new YamuxOptions
         {
             TimeProvider = _time,
             KeepAliveInterval = _options.KeepAliveInterval,
             InitialStreamWindowSize = _options.StreamReceiveWindow,
             MaxStreamWindowSize = _options.MaxStreamReceiveWindow,
         });
-        var connection = new HostConnection(info, raw, noise, muxer, closed, countsInbound);
+        var connection = new HostConnection(info, raw, secured.Owner, muxer, closed, countsInbound);
         lock (_lock)
         {
             _connections.Add(connection);
@@ -184,6 +181,46 @@ public sealed partial class Libp2pHost
         ConnectionOpened?.Invoke(this, new ConnectionEventArgs(info));
         return connection;
     }
+
+    /// <summary>multistream-select <c>/noise</c>, then the Noise XX handshake (with the muxer list in its extensions).</summary>
+    private async Task<SecuredChannel> SecureNoiseAsync(ITransportConnection raw, bool initiator, PeerId? expected, CancellationToken cancellationToken)
+    {
+        NoiseSession noise;
+        if (initiator)
+        {
+            await MultistreamSelect.SelectOneAsync(raw, [NoiseHandshake.ProtocolId], cancellationToken).ConfigureAwait(false);
+            noise = await NoiseHandshake.InitiateAsync(raw, Identity, SignatureVerifier, expected, [YamuxProtocol], _curve, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await MultistreamSelect.HandleAsync(raw, p => p == NoiseHandshake.ProtocolId, cancellationToken).ConfigureAwait(false);
+            noise = await NoiseHandshake.RespondAsync(raw, Identity, SignatureVerifier, [YamuxProtocol], _curve, cancellationToken).ConfigureAwait(false);
+        }
+
+        return new SecuredChannel(noise, noise, noise.RemotePeer, noise.RemoteMuxers);
+    }
+
+    /// <summary>
+    /// multistream-select <c>/plaintext/2.0.0</c>, then the exchange of public keys (peer id checked). No encryption:
+    /// an option for fast tests over the memory transport, never for a real network.
+    /// </summary>
+    private async Task<SecuredChannel> SecurePlaintextAsync(ITransportConnection raw, bool initiator, PeerId? expected, CancellationToken cancellationToken)
+    {
+        if (initiator)
+        {
+            await MultistreamSelect.SelectOneAsync(raw, [PlaintextHandshake.ProtocolId], cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await MultistreamSelect.HandleAsync(raw, p => p == PlaintextHandshake.ProtocolId, cancellationToken).ConfigureAwait(false);
+        }
+
+        PlaintextResult result = await PlaintextHandshake.ExchangeAsync(raw, Identity, initiator ? expected : null, cancellationToken).ConfigureAwait(false);
+        return new SecuredChannel(raw, null, result.RemotePeer, []);
+    }
+
+    /// <summary>What a security handshake yields: the pipe the muxer runs on, who owns it, the authenticated peer, the muxers it announced.</summary>
+    private sealed record SecuredChannel(System.IO.Pipelines.IDuplexPipe Pipe, IAsyncDisposable? Owner, PeerId RemotePeer, IReadOnlyList<string> RemoteMuxers);
 
     /// <summary>Accepts the connection's inbound streams until it ends, then forgets it.</summary>
     private async Task ServeConnectionAsync(HostConnection connection)

@@ -19,6 +19,13 @@ public sealed class Libp2pHostOptions
     /// </summary>
     public IList<ITransport> Transports { get; } = [];
 
+    /// <summary>
+    /// The security protocol of every connection: <see cref="SecurityProtocol.Noise"/> (the default, what real peers
+    /// speak) or <see cref="SecurityProtocol.Plaintext"/> (<c>/plaintext/2.0.0</c>: keys exchanged and the peer id
+    /// checked, nothing encrypted; for fast tests over the memory transport only). Both ends must agree.
+    /// </summary>
+    public SecurityProtocol Security { get; set; } = SecurityProtocol.Noise;
+
     /// <summary>The agent version announced by Identify.</summary>
     public string AgentVersion { get; set; } = "circuitrelay-dotnet/" + typeof(Libp2pHostOptions).Assembly.GetName().Version?.ToString(3);
 
