@@ -1,7 +1,6 @@
 using CircuitRelay.Abstractions;
-using CircuitRelay.ReferenceHost.Identify;
-using CircuitRelay.ReferenceHost.Ping;
-using Microsoft.Extensions.Logging;
+using CircuitRelay.Protocols.Identify;
+using CircuitRelay.Protocols.Ping;
 
 namespace CircuitRelay.ReferenceHost;
 
@@ -19,12 +18,13 @@ public sealed partial class Libp2pHost
         return _ping.PingAsync(peer, cancellationToken);
     }
 
-    /// <summary>Identify (which feeds the peer store and the observed addresses, and pushes address changes) and Ping.</summary>
+    /// <summary>Identify (which feeds the peer store and the observed addresses, and pushes address changes) and Ping, from CircuitRelay.Protocols.</summary>
     private void StartServices()
     {
-        _identify = new IdentifyService(this, () => Protocols, _options.AgentVersion, _loggerFactory.CreateLogger<IdentifyService>(), _time);
+        var identifyOptions = new IdentifyOptions { AgentVersion = _options.AgentVersion, LocalProtocols = () => Protocols };
+        _identify = new IdentifyService(this, identifyOptions, _loggerFactory, _time);
         _identify.Start();
-        _ping = new PingService(this, _loggerFactory.CreateLogger<PingService>(), _time);
+        _ping = new PingService(this, _loggerFactory, _time);
         _ping.Start();
         ConnectionOpened += OnConnectionOpenedIdentify;
     }

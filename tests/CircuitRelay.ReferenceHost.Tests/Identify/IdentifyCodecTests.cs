@@ -1,6 +1,6 @@
-using CircuitRelay.ReferenceHost.Identify;
+using CircuitRelay.Protocols.Identify;
 using Google.Protobuf;
-using IdentifyMessage = CircuitRelay.ReferenceHost.Identify.Pb.Identify;
+using IdentifyMessage = CircuitRelay.Protocols.Identify.Pb.Identify;
 
 namespace CircuitRelay.ReferenceHost.Tests.Identify;
 

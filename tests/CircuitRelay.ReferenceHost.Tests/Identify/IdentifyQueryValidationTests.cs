@@ -2,11 +2,11 @@ using CircuitRelay.Crypto;
 using CircuitRelay.Multiformats;
 using CircuitRelay.Abstractions;
 using CircuitRelay.InMemory;
-using CircuitRelay.ReferenceHost.Identify;
+using CircuitRelay.Protocols.Identify;
 using CircuitRelay.ReferenceHost.Tests.TestSupport;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging.Abstractions;
-using IdentifyMessage = CircuitRelay.ReferenceHost.Identify.Pb.Identify;
+using IdentifyMessage = CircuitRelay.Protocols.Identify.Pb.Identify;
 
 namespace CircuitRelay.ReferenceHost.Tests.Identify;
 

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using CircuitRelay.Abstractions;
 using CircuitRelay.InMemory;
-using CircuitRelay.ReferenceHost.Ping;
+using CircuitRelay.Protocols.Ping;
 using CircuitRelay.ReferenceHost.Tests.Identify;
 using CircuitRelay.ReferenceHost.Tests.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;

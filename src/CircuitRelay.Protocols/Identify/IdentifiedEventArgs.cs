@@ -1,6 +1,6 @@
 using CircuitRelay.Abstractions;
 
-namespace CircuitRelay.ReferenceHost.Identify;
+namespace CircuitRelay.Protocols.Identify;
 
 /// <summary>A peer was identified (query answered) or pushed an update.</summary>
 /// <param name="peer">The peer.</param>

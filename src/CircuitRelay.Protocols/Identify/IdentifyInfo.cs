@@ -1,31 +1,65 @@
 using CircuitRelay.Crypto;
 using Google.Protobuf;
-using IdentifyMessage = CircuitRelay.ReferenceHost.Identify.Pb.Identify;
+using IdentifyMessage = CircuitRelay.Protocols.Identify.Pb.Identify;
 
-namespace CircuitRelay.ReferenceHost.Identify;
+namespace CircuitRelay.Protocols.Identify;
 
-/// <summary>What a peer told about itself in Identify (digest 8.2), validated and decoded.</summary>
-/// <param name="PublicKey">The peer's identity key, when it sent one (always checked against its peer id).</param>
-/// <param name="ListenAddresses">The addresses the peer listens on (undecodable entries are dropped).</param>
-/// <param name="ObservedAddress">Our end of the connection as the peer sees it, when sent and decodable.</param>
-/// <param name="Protocols">The protocols the peer accepts inbound streams for.</param>
-/// <param name="AgentVersion">The peer's "name/version", when sent.</param>
-/// <param name="ProtocolVersion">The peer's protocol family (e.g. <c>ipfs/0.1.0</c>), when sent.</param>
-internal sealed record IdentifyInfo(
-    PublicKey? PublicKey,
-    IReadOnlyList<Multiaddr> ListenAddresses,
-    Multiaddr? ObservedAddress,
-    IReadOnlyList<string> Protocols,
-    string? AgentVersion,
-    string? ProtocolVersion)
+/// <summary>What a peer said about itself in Identify (digest 8.2), validated and decoded.</summary>
+/// <remarks>
+/// Returned by <see cref="IdentifyService.IdentifyAsync"/>. Unlike the host's <see cref="Abstractions.PeerRecord"/>
+/// it also carries the peer's public key (always checked against its peer id) and the address it observes us at.
+/// Only the Identify service creates it.
+/// </remarks>
+public sealed record IdentifyInfo
 {
+    /// <summary>Creates the information.</summary>
+    /// <param name="publicKey">The peer's identity key, when it sent one.</param>
+    /// <param name="listenAddresses">The addresses the peer listens on.</param>
+    /// <param name="observedAddress">Our end of the connection as the peer sees it.</param>
+    /// <param name="protocols">The protocols the peer accepts inbound streams for.</param>
+    /// <param name="agentVersion">The peer's "name/version".</param>
+    /// <param name="protocolVersion">The peer's protocol family.</param>
+    internal IdentifyInfo(
+        PublicKey? publicKey,
+        IReadOnlyList<Multiaddr> listenAddresses,
+        Multiaddr? observedAddress,
+        IReadOnlyList<string> protocols,
+        string? agentVersion,
+        string? protocolVersion)
+    {
+        PublicKey = publicKey;
+        ListenAddresses = listenAddresses;
+        ObservedAddress = observedAddress;
+        Protocols = protocols;
+        AgentVersion = agentVersion;
+        ProtocolVersion = protocolVersion;
+    }
+
+    /// <summary>The peer's identity key, when it sent one (always checked against its peer id).</summary>
+    public PublicKey? PublicKey { get; }
+
+    /// <summary>The addresses the peer listens on, without <c>/p2p/&lt;id&gt;</c> (undecodable entries are dropped).</summary>
+    public IReadOnlyList<Multiaddr> ListenAddresses { get; }
+
+    /// <summary>Our end of the connection as the peer sees it, when sent and decodable.</summary>
+    public Multiaddr? ObservedAddress { get; }
+
+    /// <summary>The protocols the peer accepts inbound streams for.</summary>
+    public IReadOnlyList<string> Protocols { get; }
+
+    /// <summary>The peer's "name/version", when sent.</summary>
+    public string? AgentVersion { get; }
+
+    /// <summary>The peer's protocol family (e.g. <c>ipfs/0.1.0</c>), when sent.</summary>
+    public string? ProtocolVersion { get; }
+
     /// <summary>
     /// Applies a partial update (an Identify push): every field the update carries replaces ours, every
     /// field it lacks (absent, or an empty list) is kept. Missing fields must be ignored (digest 8.1).
     /// </summary>
     /// <param name="update">The newer information.</param>
     /// <returns>The merged information.</returns>
-    public IdentifyInfo MergeWith(IdentifyInfo update)
+    internal IdentifyInfo MergeWith(IdentifyInfo update)
     {
         ArgumentNullException.ThrowIfNull(update);
         return new IdentifyInfo(

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace CircuitRelay.ReferenceHost.Identify;
+namespace CircuitRelay.Protocols.Identify;
 
 /// <summary>Identify events (ids 3000-3099). Method names ship as event names: do not rename them.</summary>
 internal static partial class IdentifyLog

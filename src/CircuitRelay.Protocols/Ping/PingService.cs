@@ -4,33 +4,34 @@ using System.Security.Cryptography;
 using CircuitRelay.Abstractions;
 using Microsoft.Extensions.Logging;
 
-namespace CircuitRelay.ReferenceHost.Ping;
+namespace CircuitRelay.Protocols.Ping;
 
 /// <summary>
 /// Ping (digest section 10) over the host plug-in surface: echoes inbound 32-byte payloads and measures
 /// the round-trip time to a peer.
 /// </summary>
 /// <remarks>
+/// Any host can run it: it uses only <see cref="ILibp2pHost"/> (streams and a protocol handler), no feature.
 /// Inbound streams are accepted on limited (relayed) connections too, at most
 /// <see cref="MaxInboundStreamsPerPeer"/> at a time per peer (further ones are reset). Outbound pings to
 /// one peer run one at a time, so this node never keeps more than one ping stream per peer.
 /// </remarks>
-internal sealed class PingService : IAsyncDisposable
+public sealed class PingService : IAsyncDisposable
 {
     /// <summary>The ping protocol id.</summary>
     public const string ProtocolId = "/ipfs/ping/1.0.0";
 
     /// <summary>The payload size of one round.</summary>
-    public const int PayloadSize = 32;
+    internal const int PayloadSize = 32;
 
     /// <summary>How many inbound ping streams one peer may have open at once.</summary>
-    public const int MaxInboundStreamsPerPeer = 2;
+    internal const int MaxInboundStreamsPerPeer = 2;
 
-    /// <summary>The time allowed for one outbound ping, stream opening included.</summary>
+    /// <summary>The time allowed for one outbound ping, stream opening included (10 seconds).</summary>
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
     /// <summary>How long an inbound stream may stay without a complete payload before it is reset (go: 60 s).</summary>
-    public static readonly TimeSpan InboundIdleTimeout = TimeSpan.FromSeconds(60);
+    internal static readonly TimeSpan InboundIdleTimeout = TimeSpan.FromSeconds(60);
 
     private static readonly OpenStreamOptions OpenOptions = new() { AllowLimitedConnection = true };
     private static readonly StreamHandlerOptions HandlerOptions = new() { AllowLimitedConnection = true };
@@ -47,9 +48,19 @@ internal sealed class PingService : IAsyncDisposable
 
     /// <summary>Creates the service; call <see cref="Start"/> to register the handler.</summary>
     /// <param name="host">The host whose streams the service uses.</param>
+    /// <param name="loggerFactory">Creates the service's logger (category <c>CircuitRelay.Protocols.Ping.PingService</c>).</param>
+    /// <param name="timeProvider">The clock for timeouts and round-trip times; <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="host"/> or <paramref name="loggerFactory"/> is <see langword="null"/>.</exception>
+    public PingService(ILibp2pHost host, ILoggerFactory loggerFactory, TimeProvider? timeProvider = null)
+        : this(host, (loggerFactory ?? throw new ArgumentNullException(nameof(loggerFactory))).CreateLogger<PingService>(), timeProvider ?? TimeProvider.System)
+    {
+    }
+
+    /// <summary>Creates the service with a logger of the caller's choice (tests).</summary>
+    /// <param name="host">The host whose streams the service uses.</param>
     /// <param name="logger">The logger.</param>
     /// <param name="time">The clock for timeouts and round-trip times.</param>
-    public PingService(ILibp2pHost host, ILogger logger, TimeProvider time)
+    internal PingService(ILibp2pHost host, ILogger logger, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(logger);
@@ -87,6 +98,8 @@ internal sealed class PingService : IAsyncDisposable
     /// <param name="peer">The peer to ping.</param>
     /// <param name="cancellationToken">Cancels the ping.</param>
     /// <returns>The time from sending the payload to receiving the whole echo.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="peer"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The service was disposed.</exception>
     /// <exception cref="IOException">The peer is unreachable, refused the protocol, or reset the stream.</exception>
     /// <exception cref="InvalidDataException">The echo differs from the payload.</exception>
     /// <exception cref="EndOfStreamException">The peer closed the stream before echoing 32 bytes.</exception>

@@ -3,9 +3,9 @@ using System.Collections.ObjectModel;
 using CircuitRelay.Abstractions;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
-using IdentifyMessage = CircuitRelay.ReferenceHost.Identify.Pb.Identify;
+using IdentifyMessage = CircuitRelay.Protocols.Identify.Pb.Identify;
 
-namespace CircuitRelay.ReferenceHost.Identify;
+namespace CircuitRelay.Protocols.Identify;
 
 /// <summary>
 /// Identify (digest section 8) over the host plug-in surface: answers <c>/ipfs/id/1.0.0</c> queries,
@@ -13,15 +13,20 @@ namespace CircuitRelay.ReferenceHost.Identify;
 /// connected peer said about itself and how peers observe us.
 /// </summary>
 /// <remarks>
-/// <para>It talks to the host only through <see cref="ILibp2pHost"/> and two optional features: with
+/// <para>Any host can run it: it talks to the host only through <see cref="ILibp2pHost"/> and two features, both
+/// optional today (a later version may require them; a host should provide both): with
 /// <see cref="IAddressesFeature"/> it announces the host's listen and external addresses, reports what peers observe
 /// (<see cref="IAddressesFeature.ReportObservedAddress"/>) and pushes to connected peers when the announced addresses
 /// change; with <see cref="IPeerStoreFeature"/> it stores what each peer said (<see cref="IPeerStoreFeature.UpdatePeer"/>).
-/// Without them it announces <see cref="ILibp2pHost.Addresses"/> and keeps what it learns to itself.</para>
+/// Without them it announces <see cref="ILibp2pHost.Addresses"/>, never pushes on its own, and what it learns is
+/// only returned by <see cref="IdentifyAsync"/>.</para>
+/// <para>It does not identify new connections by itself: the host calls <see cref="IdentifyAsync"/> when a
+/// connection opens (as go does, and as the reference host does), and <see cref="PushAsync"/> when it wants to
+/// push outside address changes.</para>
 /// Inbound streams are handled on limited (relayed) connections too. A malformed or oversized inbound
 /// message resets its stream and is logged; no exception escapes a handler.
 /// </remarks>
-internal sealed class IdentifyService : IAsyncDisposable
+public sealed class IdentifyService : IAsyncDisposable
 {
     /// <summary>The Identify query protocol id.</summary>
     public const string ProtocolId = "/ipfs/id/1.0.0";
@@ -29,16 +34,16 @@ internal sealed class IdentifyService : IAsyncDisposable
     /// <summary>The Identify push protocol id.</summary>
     public const string PushProtocolId = "/ipfs/id/push/1.0.0";
 
-    /// <summary>The protocol version this node announces.</summary>
-    public const string LocalProtocolVersion = "ipfs/0.1.0";
+    /// <summary>The protocol version this node announces when built without options.</summary>
+    internal const string LocalProtocolVersion = IdentifyOptions.DefaultProtocolVersion;
 
     /// <summary>How many observed addresses are kept.</summary>
-    public const int MaxObservedAddresses = 8;
+    internal const int MaxObservedAddresses = 8;
 
     /// <summary>The longest accepted agent version, in UTF-8 bytes.</summary>
-    public const int MaxAgentVersionLength = 256;
+    internal const int MaxAgentVersionLength = IdentifyOptions.MaxAgentVersionLength;
 
-    /// <summary>The time allowed for one query, one push, or one inbound stream.</summary>
+    /// <summary>The time allowed for one query, one push, or one inbound stream (10 seconds).</summary>
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
     private static readonly OpenStreamOptions ExistingConnection = new() { ExistingConnectionOnly = true, AllowLimitedConnection = true };
@@ -49,6 +54,7 @@ internal sealed class IdentifyService : IAsyncDisposable
     private readonly IPeerStoreFeature? _peerStore;
     private readonly Func<IReadOnlyCollection<string>> _localProtocols;
     private readonly string _agentVersion;
+    private readonly string _protocolVersion;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<PeerId, IdentifyInfo> _peers = new();
@@ -62,12 +68,38 @@ internal sealed class IdentifyService : IAsyncDisposable
     private bool _disposed;
 
     /// <summary>Creates the service; call <see cref="Start"/> to register the protocol handlers.</summary>
+    /// <param name="host">The host whose streams and connections the service uses; its <see cref="IAddressesFeature"/>
+    /// and <see cref="IPeerStoreFeature"/> are used when it provides them.</param>
+    /// <param name="options">What this node announces; validated here, and read once (later changes are ignored).</param>
+    /// <param name="loggerFactory">Creates the service's logger (category <c>CircuitRelay.Protocols.Identify.IdentifyService</c>).</param>
+    /// <param name="timeProvider">The clock for timeouts; <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="host"/>, <paramref name="options"/> or <paramref name="loggerFactory"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException">The options are invalid (see <see cref="IdentifyOptions"/>).</exception>
+    public IdentifyService(ILibp2pHost host, IdentifyOptions options, ILoggerFactory loggerFactory, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        options.Validate();
+        Func<IReadOnlyCollection<string>> localProtocols = options.LocalProtocols ?? (static () => [ProtocolId, PushProtocolId]);
+        _host = host;
+        _addresses = host.GetFeature<IAddressesFeature>();
+        _peerStore = host.GetFeature<IPeerStoreFeature>();
+        _localProtocols = localProtocols;
+        _agentVersion = options.AgentVersion;
+        _protocolVersion = options.ProtocolVersion;
+        _logger = loggerFactory.CreateLogger<IdentifyService>();
+        _time = timeProvider ?? TimeProvider.System;
+        _peersView = new ReadOnlyDictionary<PeerId, IdentifyInfo>(_peers);
+    }
+
+    /// <summary>Creates the service with a logger of the caller's choice (tests).</summary>
     /// <param name="host">The host whose streams and connections the service uses.</param>
     /// <param name="localProtocols">Returns the protocols this node accepts inbound streams for (asked for every message sent).</param>
     /// <param name="agentVersion">This node's "name/version" (at most <see cref="MaxAgentVersionLength"/> UTF-8 bytes).</param>
     /// <param name="logger">The logger.</param>
     /// <param name="time">The clock for timeouts.</param>
-    public IdentifyService(ILibp2pHost host, Func<IReadOnlyCollection<string>> localProtocols, string agentVersion, ILogger logger, TimeProvider time)
+    internal IdentifyService(ILibp2pHost host, Func<IReadOnlyCollection<string>> localProtocols, string agentVersion, ILogger logger, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(localProtocols);
@@ -84,22 +116,23 @@ internal sealed class IdentifyService : IAsyncDisposable
         _peerStore = host.GetFeature<IPeerStoreFeature>();
         _localProtocols = localProtocols;
         _agentVersion = agentVersion;
+        _protocolVersion = LocalProtocolVersion;
         _logger = logger;
         _time = time;
         _peersView = new ReadOnlyDictionary<PeerId, IdentifyInfo>(_peers);
     }
 
     /// <summary>Raised after a peer answered a query or pushed an update (on the thread that received it; do not block).</summary>
-    public event EventHandler<IdentifiedEventArgs>? Identified;
+    internal event EventHandler<IdentifiedEventArgs>? Identified;
 
     /// <summary>The latest information of each connected peer that was identified; a peer is forgotten when its last connection closes.</summary>
-    public IReadOnlyDictionary<PeerId, IdentifyInfo> Peers => _peersView;
+    internal IReadOnlyDictionary<PeerId, IdentifyInfo> Peers => _peersView;
 
     /// <summary>
     /// The distinct addresses peers reported observing us at over non-relayed connections, most recent
     /// first, at most <see cref="MaxObservedAddresses"/>.
     /// </summary>
-    public IReadOnlyList<Multiaddr> ObservedAddresses
+    internal IReadOnlyList<Multiaddr> ObservedAddresses
     {
         get
         {
@@ -110,7 +143,11 @@ internal sealed class IdentifyService : IAsyncDisposable
         }
     }
 
-    /// <summary>Registers the query and push handlers (limited connections allowed) and starts tracking connections.</summary>
+    /// <summary>
+    /// Registers the query and push handlers (limited connections allowed), starts tracking connections and, when
+    /// the host provides <see cref="IAddressesFeature"/>, pushes to connected peers whenever its listen or external
+    /// addresses change.
+    /// </summary>
     /// <exception cref="InvalidOperationException">The service was already started.</exception>
     /// <exception cref="ObjectDisposedException">The service was disposed.</exception>
     public void Start()
@@ -140,12 +177,15 @@ internal sealed class IdentifyService : IAsyncDisposable
 
     /// <summary>
     /// Queries <paramref name="peer"/> over an existing connection (limited ones allowed): reads its
-    /// Identify messages until end of stream, merges and validates them, stores the result in
-    /// <see cref="Peers"/> and raises <see cref="Identified"/>.
+    /// Identify messages until end of stream, merges and validates them, and stores what it learned: the
+    /// peer's record in the host's <see cref="IPeerStoreFeature"/> and, over a direct connection, the address the
+    /// peer observes us at in its <see cref="IAddressesFeature"/> (each when the host provides it).
     /// </summary>
     /// <param name="peer">The peer to identify.</param>
     /// <param name="cancellationToken">Cancels the query.</param>
     /// <returns>What the peer said about itself.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="peer"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The service was disposed.</exception>
     /// <exception cref="IOException">There is no connection to the peer, it refused the protocol, or the stream failed.</exception>
     /// <exception cref="InvalidDataException">A message is oversized or malformed, or the public key is not the peer's.</exception>
     /// <exception cref="EndOfStreamException">The peer closed the stream before a complete message.</exception>
@@ -192,6 +232,7 @@ internal sealed class IdentifyService : IAsyncDisposable
     /// </summary>
     /// <param name="cancellationToken">Cancels the pushes.</param>
     /// <returns>A task that completes when every push ended.</returns>
+    /// <exception cref="ObjectDisposedException">The service was disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task PushAsync(CancellationToken cancellationToken = default)
     {
@@ -237,7 +278,7 @@ internal sealed class IdentifyService : IAsyncDisposable
     {
         var message = new IdentifyMessage
         {
-            ProtocolVersion = LocalProtocolVersion,
+            ProtocolVersion = _protocolVersion,
             AgentVersion = _agentVersion,
             PublicKey = UnsafeByteOperations.UnsafeWrap(_host.Identity.PublicKey.ToProtobuf()),
             ObservedAddr = UnsafeByteOperations.UnsafeWrap(connection.RemoteAddress.ToByteArray()),

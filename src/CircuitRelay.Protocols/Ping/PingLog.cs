@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace CircuitRelay.ReferenceHost.Ping;
+namespace CircuitRelay.Protocols.Ping;
 
 /// <summary>Ping events (ids 3100-3199). Method names ship as event names: do not rename them.</summary>
 internal static partial class PingLog
