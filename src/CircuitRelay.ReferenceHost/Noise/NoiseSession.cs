@@ -26,7 +26,7 @@ namespace CircuitRelay.ReferenceHost.Noise;
 /// <item>A broken peer (a frame that fails authentication, a truncated frame) or a failing connection
 /// aborts the session: <see cref="Input"/> and <see cref="Output"/> surface the error
 /// (<see cref="InvalidDataException"/> for bad data) and the raw connection is completed with it.</item>
-/// <item><see cref="Abort"/> does the same with an <see cref="IOException"/>. <see cref="DisposeAsync"/>
+/// <item><see cref="Abort()"/> does the same with an <see cref="IOException"/>. <see cref="DisposeAsync"/>
 /// aborts and waits for both pumps; both are idempotent.</item>
 /// <item>To close gracefully, complete <see cref="Output"/>, await <see cref="OutputClosed"/> (bounded by
 /// the caller's own timeout: a peer that never reads keeps it pending), then dispose. Disposing first
