@@ -1,33 +1,42 @@
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 
 namespace CircuitRelay.Testing;
 
-/// <summary>A meter factory for tests; disposing it disposes the meters it made.</summary>
+/// <summary>
+/// The framework's meter factory (<c>AddMetrics()</c>) for one test, owning its service provider: disposing it disposes
+/// the meters it made. Meters it makes are scoped to the framework's factory, not to this wrapper:
+/// <see cref="Collect{T}"/> records one instrument of a meter made here.
+/// </summary>
 public sealed class TestMeterFactory : IMeterFactory
 {
-    private readonly List<Meter> _meters = [];
+    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+    private readonly IMeterFactory _factory;
+
+    public TestMeterFactory() => _factory = _services.GetRequiredService<IMeterFactory>();
 
     public Meter Create(MeterOptions options)
     {
-        var meter = new Meter(options.Name, options.Version, options.Tags, scope: this);
-        lock (_meters)
-        {
-            _meters.Add(meter);
-        }
+        ArgumentNullException.ThrowIfNull(options);
 
-        return meter;
+        // IMeterFactory.Create(name) scopes the meter to this wrapper; the framework's factory only accepts its own scope.
+        return _factory.Create(new MeterOptions(options.Name)
+        {
+            Version = options.Version,
+            Tags = options.Tags,
+            TelemetrySchemaUrl = options.TelemetrySchemaUrl,
+            Scope = _factory,
+        });
     }
 
-    public void Dispose()
-    {
-        lock (_meters)
-        {
-            foreach (Meter meter in _meters)
-            {
-                meter.Dispose();
-            }
+    /// <summary>
+    /// Records the measurements of <paramref name="instrumentName"/> on the meter <paramref name="meterName"/> made by this
+    /// factory (meters of the same name made elsewhere are not seen), from now on.
+    /// </summary>
+    public MetricCollector<T> Collect<T>(string meterName, string instrumentName)
+        where T : struct
+        => new(_factory, meterName, instrumentName);
 
-            _meters.Clear();
-        }
-    }
+    public void Dispose() => _services.Dispose();
 }

@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Security.Cryptography;
 using CircuitRelay.ReferenceHost.Tests.TestSupport;
 using CircuitRelay.ReferenceHost.Yamux;
+using Microsoft.Extensions.Logging;
 
 namespace CircuitRelay.ReferenceHost.Tests.Yamux;
 
@@ -126,7 +127,8 @@ public sealed class YamuxFlowControlTests
     [Fact]
     public async Task Receive_MoreThanTheWindow_SessionSendsProtocolErrorGoAway()
     {
-        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        using var logging = new TestLogging();
+        (YamuxSession server, RawYamuxPeer client) = LoggedYamux.CreateWithRawPeer(logging, sessionIsClient: false);
         await using YamuxSession owned = server;
 
         await client.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 1, Window + 1), new byte[Window + 1]).Within();
@@ -134,6 +136,7 @@ public sealed class YamuxFlowControlTests
 
         frames.Should().ContainSingle(h => h.Type == YamuxFrameType.GoAway).Which.Length.Should().Be((uint)YamuxGoAwayCode.ProtocolError);
         await FluentActions.Awaiting(() => server.Completion.Within()).Should().ThrowAsync<InvalidDataException>().WithMessage("*window*");
+        logging.ShouldHaveLoggedOnce(YamuxEvents.ProtocolViolation, LogLevel.Warning).Message.Should().Contain("window");
     }
 
     [Fact]
@@ -156,7 +159,8 @@ public sealed class YamuxFlowControlTests
     [Fact]
     public async Task WindowUpdate_OverflowingTheSendWindow_SessionSendsProtocolErrorGoAway()
     {
-        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        using var logging = new TestLogging();
+        (YamuxSession server, RawYamuxPeer client) = LoggedYamux.CreateWithRawPeer(logging, sessionIsClient: false);
         await using YamuxSession owned = server;
 
         await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, uint.MaxValue)).Within();
@@ -164,5 +168,6 @@ public sealed class YamuxFlowControlTests
 
         frames.Last().Should().Be(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.ProtocolError));
         await FluentActions.Awaiting(() => server.Completion.Within()).Should().ThrowAsync<InvalidDataException>();
+        logging.ShouldHaveLoggedOnce(YamuxEvents.ProtocolViolation, LogLevel.Warning);
     }
 }

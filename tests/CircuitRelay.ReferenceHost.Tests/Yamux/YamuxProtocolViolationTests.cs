@@ -1,5 +1,6 @@
 using CircuitRelay.ReferenceHost.Tests.TestSupport;
 using CircuitRelay.ReferenceHost.Yamux;
+using Microsoft.Extensions.Logging;
 
 namespace CircuitRelay.ReferenceHost.Tests.Yamux;
 
@@ -18,7 +19,8 @@ public sealed class YamuxProtocolViolationTests
     [MemberData(nameof(Violations))]
     public async Task Receive_Violation_SendsProtocolErrorGoAwayAndCloses(string name, string hex)
     {
-        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        using var logging = new TestLogging();
+        (YamuxSession server, RawYamuxPeer client) = LoggedYamux.CreateWithRawPeer(logging, sessionIsClient: false);
         await using YamuxSession owned = server;
 
         await client.SendRawAsync(Convert.FromHexString(hex)).Within();
@@ -26,13 +28,15 @@ public sealed class YamuxProtocolViolationTests
 
         frames.Should().NotBeEmpty(name);
         frames[^1].Should().Be(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.ProtocolError), name);
-        await FluentActions.Awaiting(() => server.Completion.Within()).Should().ThrowAsync<InvalidDataException>();
+        InvalidDataException error = (await FluentActions.Awaiting(() => server.Completion.Within()).Should().ThrowAsync<InvalidDataException>()).Which;
+        logging.ShouldHaveLoggedOnce(YamuxEvents.ProtocolViolation, LogLevel.Warning).GetStructuredStateValue("Detail").Should().Be(error.Message);
     }
 
     [Fact]
     public async Task Receive_ClientIdFromServer_ClientSessionSendsProtocolErrorGoAway()
     {
-        (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true);
+        using var logging = new TestLogging();
+        (YamuxSession client, RawYamuxPeer server) = LoggedYamux.CreateWithRawPeer(logging, sessionIsClient: true);
         await using YamuxSession owned = client;
 
         await server.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 3, 0)).Within();
@@ -40,12 +44,14 @@ public sealed class YamuxProtocolViolationTests
 
         frames.Should().Equal(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, (uint)YamuxGoAwayCode.ProtocolError));
         await FluentActions.Awaiting(() => client.Completion.Within()).Should().ThrowAsync<InvalidDataException>().WithMessage("*both endpoints act as clients*");
+        logging.ShouldHaveLoggedOnce(YamuxEvents.ProtocolViolation, LogLevel.Warning).Message.Should().Contain("both endpoints act as clients");
     }
 
     [Fact]
     public async Task Receive_Violation_FailsOpenStreams()
     {
-        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        using var logging = new TestLogging();
+        (YamuxSession server, RawYamuxPeer client) = LoggedYamux.CreateWithRawPeer(logging, sessionIsClient: false);
         await using YamuxSession owned = server;
         await client.SendAsync(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)).Within();
         YamuxStream inbound = (await server.AcceptStreamAsync().Within())!;
@@ -54,5 +60,6 @@ public sealed class YamuxProtocolViolationTests
 
         await FluentActions.Awaiting(() => PipeTesting.ReadToEndAsync(inbound.Input).Within()).Should().ThrowAsync<IOException>();
         await inbound.Completion.Within();
+        logging.ShouldHaveLoggedOnce(YamuxEvents.ProtocolViolation, LogLevel.Warning);
     }
 }

@@ -1,5 +1,7 @@
 using CircuitRelay.ReferenceHost.Tests.TestSupport;
+using System.IO.Pipelines;
 using CircuitRelay.ReferenceHost.Yamux;
+using Microsoft.Extensions.Logging;
 
 namespace CircuitRelay.ReferenceHost.Tests.Yamux;
 
@@ -77,9 +79,10 @@ public sealed class YamuxSessionTests
     [Fact]
     public async Task KeepAlive_PingUnansweredByNextTick_ClosesTheSession()
     {
+        using var logging = new TestLogging();
         var time = new ManualTimeProvider();
         var options = new YamuxOptions { KeepAliveInterval = TimeSpan.FromSeconds(30), TimeProvider = time };
-        (YamuxSession client, RawYamuxPeer server) = YamuxPair.CreateWithRawPeer(sessionIsClient: true, options);
+        (YamuxSession client, RawYamuxPeer server) = LoggedYamux.CreateWithRawPeer(logging, sessionIsClient: true, options);
         await using YamuxSession owned = client;
 
         time.Advance(TimeSpan.FromSeconds(30));
@@ -88,6 +91,8 @@ public sealed class YamuxSessionTests
 
         await FluentActions.Awaiting(() => client.Completion.Within()).Should().ThrowAsync<TimeoutException>();
         client.Closed.IsCancellationRequested.Should().BeTrue();
+        logging.ShouldHaveLoggedOnce(YamuxEvents.KeepAliveTimeout, LogLevel.Debug);
+        logging.ShouldNotHaveLogged(YamuxEvents.ProtocolViolation);
     }
 
     [Fact]
@@ -147,7 +152,8 @@ public sealed class YamuxSessionTests
     [Fact]
     public async Task GoAwayAsync_ThenInboundSyn_AnsweredWithRst()
     {
-        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        using var logging = new TestLogging();
+        (YamuxSession server, RawYamuxPeer client) = LoggedYamux.CreateWithRawPeer(logging, sessionIsClient: false);
         await using YamuxSession owned = server;
 
         await server.GoAwayAsync().Within();
@@ -157,6 +163,7 @@ public sealed class YamuxSessionTests
 
         goAway.Should().Be(new YamuxHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, 0));
         refusal.Should().Be(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 1, 0));
+        FakeLogRecordAssert(logging.ShouldHaveLoggedOnce(YamuxEvents.InboundStreamRefused, LogLevel.Debug), streamId: "1", reason: "going away");
     }
 
     [Fact]
@@ -207,8 +214,9 @@ public sealed class YamuxSessionTests
     [Fact]
     public async Task AcceptStreamAsync_BacklogFull_ExtraStreamIsReset()
     {
+        using var logging = new TestLogging();
         YamuxOptions options = new() { KeepAliveInterval = null, AcceptBacklog = 2 };
-        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false, options);
+        (YamuxSession server, RawYamuxPeer client) = LoggedYamux.CreateWithRawPeer(logging, sessionIsClient: false, options);
         await using YamuxSession owned = server;
 
         foreach (uint id in new uint[] { 1, 3, 5 })
@@ -222,6 +230,7 @@ public sealed class YamuxSessionTests
 
         refusal.Should().Be(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 5, 0));
         new[] { first.Id, second.Id }.Should().Equal(1u, 3u);
+        FakeLogRecordAssert(logging.ShouldHaveLoggedOnce(YamuxEvents.InboundStreamRefused, LogLevel.Debug), streamId: "5", reason: "accept backlog full");
     }
 
     [Fact]
@@ -326,13 +335,40 @@ public sealed class YamuxSessionTests
     [Fact]
     public async Task Transport_EndsMidFrame_FaultsCompletionWithEndOfStream()
     {
-        (YamuxSession server, RawYamuxPeer client) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        using var logging = new TestLogging();
+        (YamuxSession server, RawYamuxPeer client) = LoggedYamux.CreateWithRawPeer(logging, sessionIsClient: false);
         await using YamuxSession owned = server;
 
         await client.SendRawAsync([0, 0, 0]).Within();
         await client.Pipe.Output.CompleteAsync();
 
-        await FluentActions.Awaiting(() => server.Completion.Within()).Should().ThrowAsync<EndOfStreamException>();
+        EndOfStreamException error = (await FluentActions.Awaiting(() => server.Completion.Within()).Should().ThrowAsync<EndOfStreamException>()).Which;
+        logging.ShouldHaveLoggedOnce(YamuxEvents.SessionClosing, LogLevel.Debug).GetStructuredStateValue("Reason").Should().Be(error.Message);
+        logging.ShouldNotHaveLogged(YamuxEvents.ProtocolViolation);
+    }
+
+    [Fact]
+    public async Task ControlFrames_PeerStopsReading_SessionClosesOnceTheQueueOverflows()
+    {
+        using var logging = new TestLogging();
+        YamuxOptions options = new() { KeepAliveInterval = null, MaxPendingControlFrames = 16 };
+
+        // The session's side of the transport holds at most a few frames, so its answers back up in the control queue.
+        var sessionToPeer = new PipeOptions(pauseWriterThreshold: 64, resumeWriterThreshold: 32);
+        (YamuxSession server, RawYamuxPeer client) = LoggedYamux.CreateWithRawPeer(logging, sessionIsClient: false, options, sessionToPeer);
+        await using YamuxSession owned = server;
+        byte[] pings = new byte[100 * YamuxHeader.Size];
+        for (int i = 0; i < 100; i++)
+        {
+            new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, (uint)i).Write(pings.AsSpan(i * YamuxHeader.Size));
+        }
+
+        await client.SendRawAsync(pings).Within();
+
+        await FluentActions.Awaiting(() => server.Completion.Within()).Should().ThrowAsync<IOException>().WithMessage("*does not read*");
+
+        // Once per frame refused until the close (queued to the thread pool) runs: at least one, each naming the limit.
+        logging.ShouldHaveLogged(YamuxEvents.ControlQueueOverflow, LogLevel.Warning).Should().OnlyContain(r => r.GetStructuredStateValue("Limit") == "16");
     }
 
     [Fact]
@@ -344,5 +380,11 @@ public sealed class YamuxSessionTests
         Action create = () => _ = new YamuxSession(transport, isClient: true, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, options);
 
         create.Should().Throw<ArgumentOutOfRangeException>();
+    }
+
+    private static void FakeLogRecordAssert(Microsoft.Extensions.Logging.Testing.FakeLogRecord record, string streamId, string reason)
+    {
+        record.GetStructuredStateValue("StreamId").Should().Be(streamId);
+        record.GetStructuredStateValue("Reason").Should().Be(reason);
     }
 }
