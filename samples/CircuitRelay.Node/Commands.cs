@@ -220,7 +220,7 @@ internal static class ClientCommand
                 await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), [], parse.GetValue(verbose), deadline.Token);
                 Multiaddr target = Multiaddr.Parse(parse.GetValue(address)!);
                 PeerId peer = target.GetPeerId() ?? throw new ArgumentException("The address must end in /p2p/<id>.");
-                await node.Host.ConnectAsync(target, deadline.Token);
+                await node.Host.DialAsync(target, cancellationToken: deadline.Token);
                 await action(parse, node, target, peer, deadline.Token);
                 return 0;
             }

@@ -49,7 +49,7 @@ internal static class DemoCommand
         Narrate("3. The dialer connects to the private node through the relay (hop CONNECT -> stop CONNECT), then Noise + Yamux end to end.");
         await using NodeRuntime dialer = await NodeRuntime.StartAsync(null, [], verbose, token);
         Multiaddr target = listener.ListenAddresses[0].WithPeerId(privateNode.Id);
-        var connection = await dialer.Host.ConnectAsync(target, token);
+        var connection = await dialer.Host.DialAsync(target, cancellationToken: token);
         Narrate($"   connected to {connection.RemotePeer} (relayed: {connection.IsRelayed}, limit: {connection.Limit?.DataBytes} B)");
 
         int failures = 0;

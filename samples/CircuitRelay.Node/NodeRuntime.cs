@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using CircuitRelay.Abstractions;
 using CircuitRelay.Client;
 using CircuitRelay.Crypto;
 using CircuitRelay.ReferenceHost;
@@ -8,7 +9,10 @@ using Microsoft.Extensions.Logging;
 
 namespace CircuitRelay.Node;
 
-/// <summary>What every subcommand shares: identity, logging, the host, the relay client and the circuit transport.</summary>
+/// <summary>
+/// What every subcommand shares: identity, logging, the host, the relay client and the circuit transport (added to
+/// the host as a transport, so the host dials circuit addresses and listens through relays like any other address).
+/// </summary>
 internal sealed class NodeRuntime : IAsyncDisposable
 {
     private readonly List<IAsyncDisposable> _owned = [];
@@ -62,7 +66,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
         var client = new RelayClient(host, new RelayClientOptions(), loggerFactory, meters, TimeProvider.System);
         client.Start();
         var transport = new CircuitTransport(client);
-        host.UseCircuitTransport(transport);
+        host.AddTransport(transport);
         EchoProtocol.Mount(host);
         var runtime = new NodeRuntime(loggerFactory, meters, host, client, transport);
         Output.Line($"peer {host.Identity.PeerId}");
@@ -77,7 +81,10 @@ internal sealed class NodeRuntime : IAsyncDisposable
         return disposable;
     }
 
-    /// <summary>Reserves on the relay at <paramref name="relayAddress"/>, accepts its circuits, and prints <c>reachable</c>.</summary>
+    /// <summary>
+    /// Listens on <c>&lt;relay&gt;/p2p-circuit</c> through the host (it reserves there; the host accepts the circuits and
+    /// announces the circuit addresses while the listener lives), and prints <c>reachable</c>.
+    /// </summary>
     public async Task<CircuitListener> ListenThroughRelayAsync(Multiaddr relayAddress, CancellationToken cancellationToken)
     {
         if (relayAddress.GetPeerId() is null)
@@ -85,12 +92,10 @@ internal sealed class NodeRuntime : IAsyncDisposable
             throw new ArgumentException($"The relay address '{relayAddress}' must end in /p2p/<relay id>.");
         }
 
-        CircuitListener listener = Own(await Transport.ListenAsync(relayAddress.Encapsulate("/p2p-circuit"), cancellationToken));
-        Host.AcceptRelayed(listener);
-        foreach (Multiaddr address in listener.ListenAddresses)
-        {
-            Host.AddExternalAddress(address);
-        }
+        IListenFeature listen = Host;
+        ITransportListener listening = Own(await listen.ListenAsync(relayAddress.Encapsulate("/p2p-circuit"), cancellationToken));
+        CircuitListener listener = listening as CircuitListener
+            ?? throw new InvalidOperationException($"Listening on {relayAddress}/p2p-circuit did not go through the circuit transport.");
 
         Output.Line($"reachable {listener.ListenAddresses[0].WithPeerId(Id)}");
         listener.Reservation.RenewalFailed += (_, e) => Output.Log($"reservation renewal failed: {e.Error.Message}");

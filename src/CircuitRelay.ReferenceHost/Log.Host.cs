@@ -28,4 +28,22 @@ internal static partial class Log
 
     [LoggerMessage(207, LogLevel.Warning, "Inbound connection from {Address} refused: {Max} inbound TCP connections already open or upgrading (MaxInboundConnections)")]
     public static partial void InboundConnectionRefused(ILogger logger, Multiaddr address, int max);
+
+    [LoggerMessage(208, LogLevel.Information, "Inbound connection from {Address} refused by a gate before its handshake: {Reason}")]
+    public static partial void ConnectionRefusedByGate(ILogger logger, Multiaddr address, string reason);
+
+    [LoggerMessage(209, LogLevel.Information, "Secured inbound connection from {Peer} at {Address} refused by a gate: {Reason}")]
+    public static partial void SecuredConnectionRefusedByGate(ILogger logger, PeerId peer, Multiaddr address, string reason);
+
+    [LoggerMessage(210, LogLevel.Debug, "Inbound {Protocol} stream from {Peer} on {ConnectionId} reset by a gate: {Reason}")]
+    public static partial void StreamRefusedByGate(ILogger logger, string protocol, PeerId peer, string connectionId, string reason);
+
+    [LoggerMessage(211, LogLevel.Warning, "An inbound gate threw at stage {Stage}; the attempt from {Address} is denied")]
+    public static partial void GateFailed(ILogger logger, Abstractions.InboundStage stage, Multiaddr address, Exception exception);
+
+    [LoggerMessage(212, LogLevel.Information, "Stopped listening on {Address} ({Transport})")]
+    public static partial void ListenerStopped(ILogger logger, string transport, Multiaddr address);
+
+    [LoggerMessage(213, LogLevel.Warning, "Accepting on {Address} ({Transport}) failed; the listener stops")]
+    public static partial void AcceptFailed(ILogger logger, string transport, Multiaddr address, Exception exception);
 }

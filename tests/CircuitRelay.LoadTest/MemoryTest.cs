@@ -21,11 +21,14 @@ internal sealed record MemoryReport(
 
 /// <summary>
 /// Part 2: a .NET relay process with raised caps; in this process a listener host (reservation +
-/// <see cref="CircuitListener"/> + <c>AcceptRelayed</c>) and a dialer host open <c>--circuits</c> relayed
+/// <see cref="CircuitListener"/> through the host's <c>ListenAsync</c>) and a dialer host open <c>--circuits</c> relayed
 /// connections, <c>--concurrency</c> at a time, and keep them idle while the relay's VmRSS/VmHWM are read.
 /// </summary>
 internal sealed class MemoryTest(PeerLauncher launcher, LoadTestOptions options, TextWriter output)
 {
+    /// <summary>Every circuit is a connection of its own, though they all go to the same listener.</summary>
+    private static readonly DialOptions ForceNew = new() { ForceNewConnection = true };
+
     private const int SettleSamples = 5;
 
     public async Task<MemoryReport> RunAsync(CancellationToken cancellationToken)
@@ -55,7 +58,7 @@ internal sealed class MemoryTest(PeerLauncher launcher, LoadTestOptions options,
             await using var listenerClient = new RelayClient(listenerHost, clientOptions, loggerFactory, meters, TimeProvider.System);
             listenerClient.Start();
             var listenerTransport = new CircuitTransport(listenerClient);
-            listenerHost.UseCircuitTransport(listenerTransport);
+            listenerHost.AddTransport(listenerTransport);
             int accepted = 0;
             var allAccepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             listenerHost.ConnectionOpened += (_, e) =>
@@ -65,18 +68,17 @@ internal sealed class MemoryTest(PeerLauncher launcher, LoadTestOptions options,
                     allAccepted.TrySetResult();
                 }
             };
-            await using CircuitListener listener = await WithTimeout(
-                token => listenerTransport.ListenAsync(relayAddress.Encapsulate("/p2p-circuit"), token),
+            await using ITransportListener listener = await WithTimeout(
+                token => listenerHost.ListenAsync(relayAddress.Encapsulate("/p2p-circuit"), token).AsTask(),
                 "reserving on the relay",
                 cancellationToken);
-            listenerHost.AcceptRelayed(listener);
-            Multiaddr circuitAddress = listener.ListenAddresses[0].WithPeerId(listenerHost.Identity.PeerId);
+            Multiaddr circuitAddress = listener.Addresses[0].WithPeerId(listenerHost.Identity.PeerId);
 
             // The dialer: connected to the relay first, so the "peers connected" figure holds both peers' connections.
             await using Libp2pHost dialerHost = await Libp2pHost.StartAsync(KeyIdentity.Generate(), new Libp2pHostOptions(), loggerFactory, TimeProvider.System, cancellationToken);
             await using var dialerClient = new RelayClient(dialerHost, clientOptions, loggerFactory, meters, TimeProvider.System);
             dialerClient.Start();
-            dialerHost.UseCircuitTransport(new CircuitTransport(dialerClient));
+            dialerHost.AddTransport(new CircuitTransport(dialerClient));
             await WithTimeout(token => dialerHost.ConnectAsync(relayAddress, token), "connecting the dialer to the relay", cancellationToken);
             ProcMemory peersConnected = ProcMemory.Read(process.Pid);
             output.WriteLine($"    listener reserved ({circuitAddress}), dialer connected; relay VmRSS {ProcMemory.Mib(peersConnected.RssKiB)}");
@@ -165,7 +167,7 @@ internal sealed class MemoryTest(PeerLauncher launcher, LoadTestOptions options,
                 new ParallelOptions { MaxDegreeOfParallelism = options.Concurrency, CancellationToken = deadline.Token },
                 async (_, token) =>
                 {
-                    ConnectionInfo connection = await dialer.ConnectAsync(circuitAddress, token);
+                    ConnectionInfo connection = await dialer.DialAsync(circuitAddress, ForceNew, token);
                     if (!connection.IsRelayed)
                     {
                         throw new LoadTestException($"ConnectAsync({circuitAddress}) returned a direct connection");

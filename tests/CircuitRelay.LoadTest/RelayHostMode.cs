@@ -57,7 +57,7 @@ internal static class RelayHostMode
         await using Libp2pHost host = await Libp2pHost.StartAsync(KeyIdentity.Generate(), hostOptions, loggerFactory, TimeProvider.System);
         await using var client = new RelayClient(host, new RelayClientOptions(), loggerFactory, meters, TimeProvider.System);
         client.Start();
-        host.UseCircuitTransport(new CircuitTransport(client));
+        host.AddTransport(new CircuitTransport(client));
         await using var relay = new RelayServer(host, options, loggerFactory, meters, TimeProvider.System);
         relay.Start();
         Console.Out.WriteLine($"peer {host.Identity.PeerId}");

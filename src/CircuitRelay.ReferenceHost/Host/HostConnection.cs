@@ -4,8 +4,8 @@ using CircuitRelay.ReferenceHost.Yamux;
 
 namespace CircuitRelay.ReferenceHost;
 
-/// <summary>An upgraded connection: raw transport, Noise session, Yamux session.</summary>
-internal sealed class HostConnection(ConnectionInfo info, IAsyncDisposable raw, Action abortRaw, NoiseSession noise, YamuxSession muxer)
+/// <summary>An upgraded connection: raw transport connection, Noise session, Yamux session.</summary>
+internal sealed class HostConnection(ConnectionInfo info, ITransportConnection raw, NoiseSession noise, YamuxSession muxer, CancellationTokenSource closed, bool countsInbound)
 {
     private int _closed;
 
@@ -14,6 +14,15 @@ internal sealed class HostConnection(ConnectionInfo info, IAsyncDisposable raw, 
     public NoiseSession Noise { get; } = noise;
 
     public YamuxSession Muxer { get; } = muxer;
+
+    /// <summary>Whether the connection holds a place under <see cref="Libp2pHostOptions.MaxInboundConnections"/>.</summary>
+    public bool CountsInbound { get; } = countsInbound;
+
+    /// <summary>The task that serves the connection's inbound streams and forgets it when it ends.</summary>
+    public Task? Served { get; set; }
+
+    /// <summary>Cancels <see cref="ConnectionInfo.Closed"/> (once the host has forgotten the connection).</summary>
+    public void SignalClosed() => closed.Cancel();
 
     /// <summary>Closes the connection (idempotent).</summary>
     public async ValueTask CloseAsync()
@@ -25,7 +34,7 @@ internal sealed class HostConnection(ConnectionInfo info, IAsyncDisposable raw, 
 
         await Muxer.DisposeAsync().ConfigureAwait(false);
         await Noise.DisposeAsync().ConfigureAwait(false);
-        abortRaw();
+        raw.Abort();
         await raw.DisposeAsync().ConfigureAwait(false);
     }
 }

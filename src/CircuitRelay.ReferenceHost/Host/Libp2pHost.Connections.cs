@@ -1,116 +1,63 @@
 using System.Globalization;
-using System.IO.Pipelines;
-using System.Net;
-using System.Net.Sockets;
 using CircuitRelay.Abstractions;
 using CircuitRelay.ReferenceHost.Multistream;
 using CircuitRelay.ReferenceHost.Noise;
-using CircuitRelay.ReferenceHost.Tcp;
 using CircuitRelay.ReferenceHost.Yamux;
-using CircuitRelay.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace CircuitRelay.ReferenceHost;
 
 public sealed partial class Libp2pHost
 {
-    private void Listen(Multiaddr address)
+    /// <inheritdoc />
+    public IReadOnlyList<ConnectionInfo> Connections
     {
-        if (!address.TryGetIPEndPoint(out IPEndPoint? endPoint))
+        get
         {
-            throw new ArgumentException($"Cannot listen on '{address}'.", nameof(address));
+            lock (_lock)
+            {
+                return [.. _connections.Select(c => c.Info)];
+            }
         }
+    }
 
-        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            socket.Bind(endPoint);
-            socket.Listen(512);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-
-        Multiaddr bound = Multiaddr.FromIPEndPoint((IPEndPoint)socket.LocalEndPoint!);
+    /// <inheritdoc />
+    /// <remarks>Returns once the host has forgotten the connection: <see cref="ConnectionInfo.Closed"/> has fired and <see cref="ConnectionClosed"/> was raised.</remarks>
+    public async ValueTask CloseAsync(ConnectionInfo connection, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        HostConnection? found;
         lock (_lock)
         {
-            _listeners.Add(socket);
-            _listenAddresses.Add(bound);
+            found = _connections.FirstOrDefault(c => ReferenceEquals(c.Info, connection)) ?? _connections.FirstOrDefault(c => c.Info.Id == connection.Id);
         }
 
-        Log.Listening(_logger, bound.WithPeerId(Identity.PeerId));
-        Track(AcceptLoopAsync(socket));
-    }
-
-    private async Task AcceptLoopAsync(Socket listener)
-    {
-        await Task.Yield();
-        while (!_shutdown.IsCancellationRequested)
+        if (found is null)
         {
-            Socket socket;
-            try
-            {
-                socket = await listener.AcceptAsync(_shutdown.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
-            {
-                return;
-            }
-
-            if (Interlocked.Increment(ref _inboundConnections) > _options.MaxInboundConnections)
-            {
-                Interlocked.Decrement(ref _inboundConnections);
-                RefuseInbound(socket);
-                continue;
-            }
-
-            Track(HandleInboundSocketAsync(socket));
-        }
-    }
-
-    private void RefuseInbound(Socket socket)
-    {
-        try
-        {
-            Log.InboundConnectionRefused(_logger, Multiaddr.FromIPEndPoint((IPEndPoint)socket.RemoteEndPoint!), _options.MaxInboundConnections);
-            socket.LingerState = new LingerOption(true, 0); // RST: nothing was said, nothing is owed
-        }
-        catch (SocketException)
-        {
-            // Already gone.
-        }
-
-        socket.Dispose();
-    }
-
-    /// <summary>
-    /// Upgrades an accepted socket. Its place under <see cref="Libp2pHostOptions.MaxInboundConnections"/> is given
-    /// back here when the upgrade fails, else by <see cref="ServeConnectionAsync"/> when the connection ends.
-    /// </summary>
-    private async Task HandleInboundSocketAsync(Socket socket)
-    {
-        await Task.Yield();
-        Multiaddr remote, local;
-        try
-        {
-            remote = Multiaddr.FromIPEndPoint((IPEndPoint)socket.RemoteEndPoint!);
-            local = Multiaddr.FromIPEndPoint((IPEndPoint)socket.LocalEndPoint!);
-        }
-        catch (SocketException)
-        {
-            // The peer left before we looked at it.
-            socket.Dispose();
-            Interlocked.Decrement(ref _inboundConnections);
             return;
         }
 
-        var pipe = new SocketPipe(socket);
+        await found.CloseAsync().ConfigureAwait(false);
+        if (found.Served is { } served)
+        {
+            await served.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    /// <summary>
+    /// Upgrades a connection a listener accepted. Its place under <see cref="Libp2pHostOptions.MaxInboundConnections"/>
+    /// (when it holds one) is given back here when the upgrade fails, else by <see cref="ServeConnectionAsync"/>.
+    /// </summary>
+    private async Task HandleAcceptedAsync(ITransportConnection raw, bool countsInbound)
+    {
+        await Task.Yield();
         bool established = false;
         try
         {
-            await UpgradeAsync(pipe, pipe, pipe.Abort, initiator: false, expected: null, remote, local, relayed: false, limit: null, _shutdown.Token).ConfigureAwait(false);
+            // A transport that yields a simultaneous open marks the accepted side outbound: it initiates as a dialer does.
+            UpgradeRole role = raw.Direction == ConnectionDirection.Outbound ? UpgradeRole.Initiator : UpgradeRole.Responder;
+            await UpgradeAsync(raw, role, raw.ClaimedRemotePeer, accepted: true, countsInbound, _shutdown.Token).ConfigureAwait(false);
             established = true;
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or OperationCanceledException or TimeoutException)
@@ -119,69 +66,25 @@ public sealed partial class Libp2pHost
         }
         finally
         {
-            if (!established)
+            if (!established && countsInbound)
             {
                 Interlocked.Decrement(ref _inboundConnections);
             }
         }
     }
 
-    private async Task AcceptRelayedLoopAsync(CircuitListener listener)
-    {
-        await Task.Yield();
-        while (true)
-        {
-            RelayedConnection? connection;
-            try
-            {
-                connection = await listener.AcceptAsync(_shutdown.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-
-            if (connection is null)
-            {
-                break;
-            }
-
-            Track(UpgradeInboundRelayedAsync(connection));
-        }
-
-        Log.RelayListenerStopped(_logger, listener.Relay);
-    }
-
-    private async Task UpgradeInboundRelayedAsync(RelayedConnection connection)
-    {
-        await Task.Yield();
-        try
-        {
-            await UpgradeRelayedAsync(connection, _shutdown.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or OperationCanceledException or TimeoutException)
-        {
-            // Logged by UpgradeAsync.
-        }
-    }
-
     /// <summary>
     /// multistream-select /noise, the Noise XX handshake, then Yamux (inlined in the Noise extensions when
-    /// both sides announced it, else multistream-select /yamux/1.0.0). Every step runs under the handshake
-    /// deadline; on failure the raw connection is aborted.
+    /// both sides announced it, else multistream-select /yamux/1.0.0). <paramref name="role"/> decides who proposes,
+    /// who initiates Noise and who is the Yamux client. The remote must authenticate as <paramref name="expected"/>
+    /// when given (the dialed peer, or the peer a relay named). An accepted connection is then put to the
+    /// <see cref="InboundStage.Secured"/> gates. Every step runs under the handshake deadline; on failure the raw
+    /// connection is aborted.
     /// </summary>
-    private async Task<HostConnection> UpgradeAsync(
-        IDuplexPipe raw,
-        IAsyncDisposable rawOwner,
-        Action abortRaw,
-        bool initiator,
-        PeerId? expected,
-        Multiaddr remote,
-        Multiaddr? local,
-        bool relayed,
-        RelayLimit? limit,
-        CancellationToken cancellationToken)
+    private async Task<HostConnection> UpgradeAsync(ITransportConnection raw, UpgradeRole role, PeerId? expected, bool accepted, bool countsInbound, CancellationToken cancellationToken)
     {
+        bool initiator = role == UpgradeRole.Initiator;
+        Multiaddr remote = raw.RemoteAddress;
         using var deadline = new CancellationTokenSource(_options.HandshakeTimeout, _time);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token, deadline.Token);
         NoiseSession? noise = null;
@@ -196,6 +99,14 @@ public sealed partial class Libp2pHost
             {
                 await MultistreamSelect.HandleAsync(raw, p => p == NoiseHandshake.ProtocolId, timeout.Token).ConfigureAwait(false);
                 noise = await NoiseHandshake.RespondAsync(raw, Identity, SignatureVerifier, [YamuxProtocol], _curve, timeout.Token).ConfigureAwait(false);
+            }
+
+            if (expected is not null && noise.RemotePeer != expected)
+            {
+                // On an inbound circuit: the relay named one peer, Noise authenticated another (circuit-v2.md recommends the check).
+                throw accepted && raw.Relay is not null
+                    ? new IOException($"The relayed peer authenticated as {noise.RemotePeer}, not {expected} as the relay said.")
+                    : new NoisePeerMismatchException(expected, noise.RemotePeer);
             }
 
             // Inlined muxer negotiation: both sides sent their lists, so both know the outcome.
@@ -218,16 +129,39 @@ public sealed partial class Libp2pHost
                 await noise.DisposeAsync().ConfigureAwait(false);
             }
 
-            abortRaw();
-            await rawOwner.DisposeAsync().ConfigureAwait(false);
-            string reason = ex is OperationCanceledException && !cancellationToken.IsCancellationRequested ? "timed out" : ex.Message;
-            Log.HandshakeFailed(_logger, remote, reason);
-            if (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            raw.Abort();
+            await raw.DisposeAsync().ConfigureAwait(false);
+            bool timedOut = ex is OperationCanceledException && !cancellationToken.IsCancellationRequested;
+            Log.HandshakeFailed(_logger, remote, timedOut ? "timed out" : ex.Message);
+            if (timedOut)
             {
                 throw new TimeoutException($"The handshake with {remote} timed out.", ex);
             }
 
             throw;
+        }
+
+        string id = "c" + Interlocked.Increment(ref _nextConnectionId).ToString(CultureInfo.InvariantCulture);
+        var closed = new CancellationTokenSource();
+        var info = new ConnectionInfo(id, noise.RemotePeer, remote, raw.Direction)
+        {
+            LocalAddress = raw.LocalAddress,
+            IsRelayed = raw.Relay is not null,
+            Relay = raw.Relay,
+            Limit = raw.Limit,
+            Closed = closed.Token,
+        };
+        if (accepted)
+        {
+            InboundDecision decision = Check(new InboundAttempt(InboundStage.Secured, remote) { RemotePeer = info.RemotePeer, Relay = raw.Relay, Connection = info });
+            if (!decision.IsAllowed)
+            {
+                Log.SecuredConnectionRefusedByGate(_logger, info.RemotePeer, remote, decision.Reason ?? "denied");
+                await noise.DisposeAsync().ConfigureAwait(false);
+                await raw.DisposeAsync().ConfigureAwait(false);
+                closed.Cancel();
+                throw new IOException($"The connection from {info.RemotePeer} was refused by an inbound gate: {decision.Reason}");
+            }
         }
 
         var muxer = new YamuxSession(noise, isClient: initiator, _loggerFactory.CreateLogger<YamuxSession>(), new YamuxOptions
@@ -237,21 +171,16 @@ public sealed partial class Libp2pHost
             InitialStreamWindowSize = _options.StreamReceiveWindow,
             MaxStreamWindowSize = _options.MaxStreamReceiveWindow,
         });
-        string id = "c" + Interlocked.Increment(ref _nextConnectionId).ToString(CultureInfo.InvariantCulture);
-        var info = new ConnectionInfo(id, noise.RemotePeer, remote, initiator ? ConnectionDirection.Outbound : ConnectionDirection.Inbound)
-        {
-            LocalAddress = local,
-            IsRelayed = relayed,
-            Limit = limit,
-        };
-        var connection = new HostConnection(info, rawOwner, abortRaw, noise, muxer);
+        var connection = new HostConnection(info, raw, noise, muxer, closed, countsInbound);
         lock (_lock)
         {
             _connections.Add(connection);
         }
 
-        Log.ConnectionEstablished(_logger, id, info.Direction, info.RemotePeer, remote, relayed);
-        Track(ServeConnectionAsync(connection));
+        Log.ConnectionEstablished(_logger, id, info.Direction, info.RemotePeer, remote, info.IsRelayed);
+        Task served = ServeConnectionAsync(connection);
+        connection.Served = served;
+        Track(served);
         ConnectionOpened?.Invoke(this, new ConnectionEventArgs(info));
         return connection;
     }
@@ -273,18 +202,26 @@ public sealed partial class Libp2pHost
         }
         finally
         {
+            bool lastToPeer;
             lock (_lock)
             {
                 _connections.Remove(connection);
+                lastToPeer = !_connections.Any(c => c.Info.RemotePeer == connection.Info.RemotePeer);
             }
 
             await connection.CloseAsync().ConfigureAwait(false);
-            if (connection.Info.Direction == ConnectionDirection.Inbound && !connection.Info.IsRelayed)
+            if (connection.CountsInbound)
             {
                 Interlocked.Decrement(ref _inboundConnections);
             }
 
+            if (lastToPeer)
+            {
+                ForgetObservedReport(connection.Info.RemotePeer);
+            }
+
             Log.ConnectionClosed(_logger, connection.Info.Id, connection.Info.RemotePeer);
+            connection.SignalClosed();
             ConnectionClosed?.Invoke(this, new ConnectionEventArgs(connection.Info));
         }
     }
@@ -312,7 +249,16 @@ public sealed partial class Libp2pHost
             return;
         }
 
-        var wrapped = new YamuxLibp2pStream(stream, protocol, connection.Info);
+        ConnectionInfo info = connection.Info;
+        InboundDecision decision = Check(new InboundAttempt(InboundStage.Stream, info.RemoteAddress) { RemotePeer = info.RemotePeer, Relay = info.Relay, Protocol = protocol, Connection = info });
+        if (!decision.IsAllowed)
+        {
+            Log.StreamRefusedByGate(_logger, protocol, info.RemotePeer, info.Id, decision.Reason ?? "denied");
+            stream.Abort();
+            return;
+        }
+
+        var wrapped = new YamuxLibp2pStream(stream, protocol, info);
         try
         {
             await registration.Handler(wrapped, _shutdown.Token).ConfigureAwait(false);
@@ -364,7 +310,7 @@ public sealed partial class Libp2pHost
             try
             {
                 Multiaddr full = address.IsRelayed ? address : address.WithoutPeerId().WithPeerId(peer);
-                await ConnectAsync(full, cancellationToken).ConfigureAwait(false);
+                await DialAsync(full, options: null, cancellationToken).ConfigureAwait(false);
                 if (FindConnection(peer, options.AllowLimitedConnection) is { } connection)
                 {
                     return connection;
@@ -377,27 +323,6 @@ public sealed partial class Libp2pHost
         }
 
         throw new IOException($"Cannot reach {peer}: {string.Join("; ", errors.Select(e => e.Message))}", errors.FirstOrDefault());
-    }
-
-    private static async Task<IPEndPoint> ResolveAsync(Multiaddr address, CancellationToken cancellationToken)
-    {
-        MultiaddrComponent? name = address.Components.FirstOrDefault(c => c.Name is "dns" or "dns4" or "dns6");
-        MultiaddrComponent? tcp = address.Components.FirstOrDefault(c => c.Name == "tcp");
-        if (name?.Value is null || tcp?.Value is null)
-        {
-            throw new IOException($"Cannot dial '{address}': only /ip4, /ip6 and /dns* with /tcp are supported.");
-        }
-
-        IPAddress[] addresses = await Dns.GetHostAddressesAsync(name.Value, cancellationToken).ConfigureAwait(false);
-        IPAddress? chosen = name.Name switch
-        {
-            "dns4" => addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork),
-            "dns6" => addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetworkV6),
-            _ => addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetworkV6) ?? addresses.FirstOrDefault(),
-        };
-        return chosen is null
-            ? throw new IOException($"'{name.Value}' did not resolve.")
-            : new IPEndPoint(chosen, int.Parse(tcp.Value, CultureInfo.InvariantCulture));
     }
 
     private void Track(Task task)

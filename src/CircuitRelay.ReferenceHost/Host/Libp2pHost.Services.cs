@@ -10,12 +10,6 @@ public sealed partial class Libp2pHost
     private IdentifyService? _identify;
     private PingService? _ping;
 
-    /// <summary>
-    /// Our addresses as other peers observe them (Identify's <c>observedAddr</c> over direct connections),
-    /// most recent first. AutoNAT and DCUtR build on these.
-    /// </summary>
-    public IReadOnlyList<Multiaddr> ObservedAddresses => _identify?.ObservedAddresses ?? [];
-
     /// <summary>Pings <paramref name="peer"/> over <c>/ipfs/ping/1.0.0</c> and returns the round-trip time.</summary>
     /// <exception cref="TimeoutException">No echo within 10 seconds.</exception>
     /// <exception cref="InvalidDataException">The echo differed from what was sent.</exception>
@@ -25,14 +19,7 @@ public sealed partial class Libp2pHost
         return _ping.PingAsync(peer, cancellationToken);
     }
 
-    /// <summary>The agent version a peer announced over Identify, if it did.</summary>
-    public string? GetAgentVersion(PeerId peer)
-        => _identify is not null && _identify.Peers.TryGetValue(peer, out IdentifyInfo? info) ? info.AgentVersion : null;
-
-    /// <summary>The protocols a peer announced over Identify (empty until identified).</summary>
-    public IReadOnlyList<string> GetProtocols(PeerId peer)
-        => _identify is not null && _identify.Peers.TryGetValue(peer, out IdentifyInfo? info) ? info.Protocols : [];
-
+    /// <summary>Identify (which feeds the peer store and the observed addresses, and pushes address changes) and Ping.</summary>
     private void StartServices()
     {
         _identify = new IdentifyService(this, () => Protocols, _options.AgentVersion, _loggerFactory.CreateLogger<IdentifyService>(), _time);
@@ -58,28 +45,6 @@ public sealed partial class Libp2pHost
 
     /// <summary>Every new connection is identified in the background, in both directions (as go does).</summary>
     private void OnConnectionOpenedIdentify(object? sender, ConnectionEventArgs e) => Track(IdentifyInBackgroundAsync(e.Connection.RemotePeer));
-
-    /// <summary>Our addresses changed: tell connected peers (identify push).</summary>
-    private void PushIdentifyInBackground()
-    {
-        if (_identify is { } identify && Volatile.Read(ref _disposed) == 0)
-        {
-            Track(PushAsync(identify));
-        }
-
-        async Task PushAsync(IdentifyService service)
-        {
-            await Task.Yield();
-            try
-            {
-                await service.PushAsync(_shutdown.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
-            {
-                // Best effort.
-            }
-        }
-    }
 
     private async Task IdentifyInBackgroundAsync(PeerId peer)
     {

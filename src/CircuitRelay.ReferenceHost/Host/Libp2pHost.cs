@@ -1,27 +1,28 @@
 using System.Collections.Concurrent;
-using System.IO.Pipelines;
-using System.Net;
-using System.Net.Sockets;
 using CircuitRelay.Crypto;
 using CircuitRelay.Abstractions;
 using CircuitRelay.ReferenceHost.Multistream;
-using CircuitRelay.ReferenceHost.Noise;
-using CircuitRelay.ReferenceHost.Tcp;
+using CircuitRelay.ReferenceHost.Transports.Tcp;
 using CircuitRelay.ReferenceHost.Yamux;
-using CircuitRelay.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace CircuitRelay.ReferenceHost;
 
 /// <summary>
-/// A small libp2p host: TCP, multistream-select 1.0, Noise XX, Yamux. It implements
-/// <see cref="ILibp2pHost"/>, so CircuitRelay's server and client run on it, and it upgrades relayed
-/// connections with Noise and Yamux exactly like TCP connections (the dialer through the relay is the initiator).
+/// A small libp2p host: multistream-select 1.0, Noise XX and Yamux over any <see cref="ITransport"/> (TCP by default;
+/// add the <c>/p2p-circuit</c> transport with <see cref="AddTransport"/>). It implements <see cref="ILibp2pHost"/>, so
+/// CircuitRelay's server and client run on it, and every feature interface (<see cref="IDialFeature"/>,
+/// <see cref="IListenFeature"/>, <see cref="IAddressesFeature"/>, <see cref="IPeerStoreFeature"/>,
+/// <see cref="IInboundGateFeature"/>, <see cref="IConnectionsFeature"/>). Whatever a transport yields, relayed or not,
+/// is upgraded the same way.
 /// </summary>
-public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
+public sealed partial class Libp2pHost
+    : ILibp2pHost, IDialFeature, IListenFeature, IAddressesFeature, IPeerStoreFeature, IInboundGateFeature, IConnectionsFeature, IAsyncDisposable
 {
     /// <summary>The muxer this host speaks.</summary>
     public const string YamuxProtocol = "/yamux/1.0.0";
+
+    private static readonly DialOptions DefaultDial = new();
 
     private readonly Libp2pHostOptions _options;
     private readonly ILogger _logger;
@@ -30,22 +31,20 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
     private readonly ICurve25519 _curve;
     private readonly ConcurrentDictionary<string, (StreamHandler Handler, StreamHandlerOptions Options)> _handlers = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
+    private readonly List<ITransport> _transports;
     private readonly List<HostConnection> _connections = [];
-    private readonly List<Socket> _listeners = [];
-    private readonly List<Multiaddr> _listenAddresses = [];
-    private readonly List<Multiaddr> _externalAddresses = [];
     private readonly HashSet<Task> _background = [];
     private readonly CancellationTokenSource _shutdown = new();
-    private CircuitTransport? _circuitTransport;
     private long _nextConnectionId;
     private int _inboundConnections;
     private int _disposed;
 
-    private Libp2pHost(ILocalIdentity identity, ISignatureVerifier verifier, Libp2pHostOptions options, ILoggerFactory loggerFactory, TimeProvider time)
+    private Libp2pHost(ILocalIdentity identity, ISignatureVerifier verifier, Libp2pHostOptions options, IReadOnlyList<ITransport> transports, ILoggerFactory loggerFactory, TimeProvider time)
     {
         Identity = identity;
         SignatureVerifier = verifier;
         _options = options;
+        _transports = [.. transports];
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<Libp2pHost>();
         _time = time;
@@ -64,36 +63,26 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
     /// <inheritdoc />
     public ISignatureVerifier SignatureVerifier { get; }
 
-    /// <summary>The bound TCP addresses (ports resolved), without <c>/p2p/&lt;id&gt;</c>.</summary>
-    public IReadOnlyList<Multiaddr> ListenAddresses
+    /// <summary>The transports the host dials and listens through, in the order it asks them.</summary>
+    public IReadOnlyList<ITransport> Transports
     {
         get
         {
             lock (_lock)
             {
-                return [.. _listenAddresses];
-            }
-        }
-    }
-
-    /// <inheritdoc />
-    public IReadOnlyList<Multiaddr> Addresses
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return [.. _listenAddresses, .. _externalAddresses];
+                return [.. _transports];
             }
         }
     }
 
     /// <summary>Starts a host: binds the listen addresses and starts accepting connections.</summary>
     /// <param name="identity">The node's identity (see <see cref="KeyIdentity"/>).</param>
-    /// <param name="options">Listen addresses, timeouts.</param>
+    /// <param name="options">Transports, listen addresses, timeouts.</param>
     /// <param name="loggerFactory">Where logs go.</param>
     /// <param name="timeProvider">The clock for timeouts (default: the system clock).</param>
     /// <param name="cancellationToken">Cancels the start.</param>
+    /// <exception cref="ArgumentException">An option is invalid, or no transport can listen on a listen address.</exception>
+    /// <exception cref="IOException">A listen address cannot be bound.</exception>
     public static async Task<Libp2pHost> StartAsync(ILocalIdentity identity, Libp2pHostOptions options, ILoggerFactory loggerFactory, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(identity);
@@ -101,13 +90,14 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(loggerFactory);
         options.Validate();
         cancellationToken.ThrowIfCancellationRequested();
-        var host = new Libp2pHost(identity, Crypto.SignatureVerifier.Default, options, loggerFactory, timeProvider ?? TimeProvider.System);
+        IReadOnlyList<ITransport> transports = options.Transports.Count == 0 ? [new TcpTransport()] : [.. options.Transports];
+        var host = new Libp2pHost(identity, Crypto.SignatureVerifier.Default, options, transports, loggerFactory, timeProvider ?? TimeProvider.System);
         try
         {
             host.StartServices();
             foreach (string address in options.ListenAddresses)
             {
-                host.Listen(Multiaddr.Parse(address));
+                await host.ListenAsync(Multiaddr.Parse(address), cancellationToken).ConfigureAwait(false);
             }
         }
         catch
@@ -119,132 +109,76 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
         return host;
     }
 
-    /// <summary>Lets the host dial <c>/p2p-circuit</c> addresses through <paramref name="transport"/>.</summary>
-    public void UseCircuitTransport(CircuitTransport transport)
+    /// <summary>
+    /// Adds a transport created after the host (the <c>/p2p-circuit</c> transport needs a <c>RelayClient</c> that
+    /// needs the host). It is asked after the transports already there; adding one twice does nothing.
+    /// </summary>
+    public void AddTransport(ITransport transport)
     {
         ArgumentNullException.ThrowIfNull(transport);
-        _circuitTransport = transport;
-    }
-
-    /// <summary>Adds an address other peers can reach us at (e.g. a relay circuit address); Identify announces it.</summary>
-    public void AddExternalAddress(Multiaddr address)
-    {
-        ArgumentNullException.ThrowIfNull(address);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         lock (_lock)
         {
-            if (_externalAddresses.Contains(address))
+            if (!_transports.Contains(transport))
             {
-                return;
+                _transports.Add(transport);
             }
-
-            _externalAddresses.Add(address);
-        }
-
-        PushIdentifyInBackground();
-    }
-
-    /// <summary>Removes an address added with <see cref="AddExternalAddress"/>.</summary>
-    public void RemoveExternalAddress(Multiaddr address)
-    {
-        bool removed;
-        lock (_lock)
-        {
-            removed = _externalAddresses.Remove(address);
-        }
-
-        if (removed)
-        {
-            PushIdentifyInBackground();
         }
     }
 
     /// <summary>
-    /// Connects to <paramref name="address"/>: a TCP address ending in <c>/p2p/&lt;id&gt;</c>, or a circuit address
-    /// (needs <see cref="UseCircuitTransport"/>). Returns the existing connection when there is one.
+    /// Connects to <paramref name="address"/> with the default <see cref="DialOptions"/>: returns the existing
+    /// connection to the peer when there is one (see <see cref="DialAsync"/>).
     /// </summary>
-    public async Task<ConnectionInfo> ConnectAsync(Multiaddr address, CancellationToken cancellationToken = default)
+    public Task<ConnectionInfo> ConnectAsync(Multiaddr address, CancellationToken cancellationToken = default)
+        => DialAsync(address, options: null, cancellationToken).AsTask();
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The address must name the peer: <c>…/p2p/&lt;id&gt;</c>, or <c>…/p2p-circuit/p2p/&lt;id&gt;</c>; the connection
+    /// must authenticate as that peer. An existing connection is reused unless it is limited and the address is
+    /// direct. <see cref="DialOptions.Role"/> fixes the handshake roles on this side only: the other side must take
+    /// the opposite one (a transport that yields a simultaneous open says so with an outbound connection on both ends).
+    /// The transport's dial runs under <see cref="Libp2pHostOptions.DialTimeout"/>, the upgrade under
+    /// <see cref="Libp2pHostOptions.HandshakeTimeout"/>.
+    /// </remarks>
+    public async ValueTask<ConnectionInfo> DialAsync(Multiaddr address, DialOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(address);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        PeerId? expected = address.GetPeerId();
-        if (address.IsRelayed)
-        {
-            CircuitTransport transport = _circuitTransport ?? throw new InvalidOperationException("No circuit transport: call UseCircuitTransport first.");
-            RelayedConnection relayed = await transport.DialAsync(address, cancellationToken).ConfigureAwait(false);
-            return await UpgradeRelayedAsync(relayed, cancellationToken).ConfigureAwait(false);
-        }
-
+        options ??= DefaultDial;
+        PeerId? expected = address.IsRelayed
+            ? (address.TrySplitCircuit(out _, out _, out PeerId? target) ? target : null)
+            : address.GetPeerId();
         if (expected is null)
         {
             throw new ArgumentException($"'{address}' does not name the peer (/p2p/<id>).", nameof(address));
         }
 
-        HostConnection? existing = FindConnection(expected, allowLimited: false);
-        if (existing is not null)
+        if (!options.ForceNewConnection && FindConnection(expected, allowLimited: address.IsRelayed) is { } existing)
         {
             return existing.Info;
         }
 
-        if (!address.TryGetIPEndPoint(out IPEndPoint? endPoint))
+        ITransport transport = FindTransport(t => t.CanDial(address))
+            ?? throw new IOException($"No transport of this host can dial '{address}' (transports: {TransportNames()}).");
+        ITransportConnection raw;
+        using (var deadline = new CancellationTokenSource(_options.DialTimeout, _time))
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token, deadline.Token))
         {
-            endPoint = await ResolveAsync(address, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                raw = await transport.DialAsync(address, new TransportDialOptions { ReuseListenPort = options.ReuseListenPort }, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException ex) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Dialing {address} ({transport.Name}) timed out after {_options.DialTimeout.TotalSeconds} s.", ex);
+            }
         }
 
-        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            using var deadline = new CancellationTokenSource(_options.DialTimeout, _time);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token, deadline.Token);
-            await socket.ConnectAsync(endPoint, timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
-        {
-            socket.Dispose();
-            cancellationToken.ThrowIfCancellationRequested();
-            throw new IOException($"Cannot connect to {address}: {(ex is OperationCanceledException ? "timed out" : ex.Message)}", ex);
-        }
-
-        var pipe = new SocketPipe(socket);
-        Multiaddr remote = Multiaddr.FromIPEndPoint((IPEndPoint)socket.RemoteEndPoint!);
-        Multiaddr local = Multiaddr.FromIPEndPoint((IPEndPoint)socket.LocalEndPoint!);
-        HostConnection connection = await UpgradeAsync(pipe, pipe, pipe.Abort, initiator: true, expected, remote, local, relayed: false, limit: null, cancellationToken).ConfigureAwait(false);
+        UpgradeRole role = options.Role ?? (raw.Direction == ConnectionDirection.Outbound ? UpgradeRole.Initiator : UpgradeRole.Responder);
+        HostConnection connection = await UpgradeAsync(raw, role, expected, accepted: false, countsInbound: false, cancellationToken).ConfigureAwait(false);
         return connection.Info;
-    }
-
-    /// <summary>
-    /// Upgrades a relayed connection (from <see cref="CircuitTransport.DialAsync"/> or
-    /// <see cref="CircuitListener.AcceptAsync"/>) with Noise and Yamux and adds it to the host.
-    /// </summary>
-    public async Task<ConnectionInfo> UpgradeRelayedAsync(RelayedConnection connection, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(connection);
-        bool initiator = connection.Direction == ConnectionDirection.Outbound;
-        HostConnection upgraded = await UpgradeAsync(
-            connection,
-            connection,
-            connection.Abort,
-            initiator,
-            initiator ? connection.RemotePeer : null,
-            connection.RemoteAddress,
-            local: null,
-            relayed: true,
-            connection.Limit,
-            cancellationToken).ConfigureAwait(false);
-        if (!initiator && upgraded.Info.RemotePeer != connection.RemotePeer)
-        {
-            // The relay named one peer, Noise authenticated another: refuse it (circuit-v2.md recommends the check).
-            await upgraded.CloseAsync().ConfigureAwait(false);
-            throw new IOException($"The relayed peer authenticated as {upgraded.Info.RemotePeer}, not {connection.RemotePeer} as the relay said.");
-        }
-
-        return upgraded.Info;
-    }
-
-    /// <summary>Accepts relayed connections from <paramref name="listener"/> in the background and upgrades each one.</summary>
-    public void AcceptRelayed(CircuitListener listener)
-    {
-        ArgumentNullException.ThrowIfNull(listener);
-        Track(AcceptRelayedLoopAsync(listener));
     }
 
     /// <inheritdoc />
@@ -320,7 +254,7 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
         }
     }
 
-    /// <inheritdoc />
+    /// <summary>Stops the services, the listeners (including those returned by <see cref="ListenAsync"/>) and every connection.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -330,17 +264,21 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
 
         await StopServicesAsync().ConfigureAwait(false);
         await _shutdown.CancelAsync().ConfigureAwait(false);
+        ListenerEntry[] listeners;
         HostConnection[] connections;
-        Task[] background;
         lock (_lock)
         {
-            foreach (Socket listener in _listeners)
-            {
-                listener.Dispose();
-            }
+            listeners = [.. _listeners];
+        }
 
+        foreach (ListenerEntry entry in listeners)
+        {
+            await entry.Listener.DisposeAsync().ConfigureAwait(false);
+        }
+
+        lock (_lock)
+        {
             connections = [.. _connections];
-            background = [.. _background];
         }
 
         foreach (HostConnection connection in connections)
@@ -348,7 +286,29 @@ public sealed partial class Libp2pHost : ILibp2pHost, IAsyncDisposable
             await connection.CloseAsync().ConfigureAwait(false);
         }
 
+        Task[] background;
+        lock (_lock)
+        {
+            background = [.. _background];
+        }
+
         await Task.WhenAll(background).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _shutdown.Dispose();
+    }
+
+    private ITransport? FindTransport(Func<ITransport, bool> accepts)
+    {
+        lock (_lock)
+        {
+            return _transports.FirstOrDefault(accepts);
+        }
+    }
+
+    private string TransportNames()
+    {
+        lock (_lock)
+        {
+            return string.Join(", ", _transports.Select(t => t.Name));
+        }
     }
 }

@@ -1,10 +1,23 @@
+using CircuitRelay.Abstractions;
+using CircuitRelay.ReferenceHost.Transports.Tcp;
+
 namespace CircuitRelay.ReferenceHost;
 
 /// <summary>Options of <see cref="Libp2pHost"/>.</summary>
 public sealed class Libp2pHostOptions
 {
-    /// <summary>TCP addresses to listen on, e.g. <c>/ip4/127.0.0.1/tcp/0</c> (port 0 = any free port). Empty = dial only.</summary>
+    /// <summary>
+    /// Addresses to listen on at start, e.g. <c>/ip4/127.0.0.1/tcp/0</c> (port 0 = any free port); each needs a transport
+    /// in <see cref="Transports"/> that can listen on it. Empty = dial only (listen later with <see cref="Libp2pHost.ListenAsync"/>).
+    /// </summary>
     public IList<string> ListenAddresses { get; } = [];
+
+    /// <summary>
+    /// The transports the host dials and listens through, asked in this order (the first whose <c>CanDial</c> or
+    /// <c>CanListen</c> accepts an address is used). Empty = TCP only (<see cref="TcpTransport"/>). Transports created
+    /// after the host (the circuit transport) are added with <see cref="Libp2pHost.AddTransport"/>.
+    /// </summary>
+    public IList<ITransport> Transports { get; } = [];
 
     /// <summary>The agent version announced by Identify.</summary>
     public string AgentVersion { get; set; } = "circuitrelay-dotnet/" + typeof(Libp2pHostOptions).Assembly.GetName().Version?.ToString(3);
@@ -12,7 +25,7 @@ public sealed class Libp2pHostOptions
     /// <summary>Deadline for the whole connection upgrade (multistream-select, Noise, muxer). Default 10 seconds.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Deadline for a TCP connect. Default 10 seconds.</summary>
+    /// <summary>Deadline for a transport's dial (a TCP connect, a circuit's hop and stop exchange), before the upgrade. Default 10 seconds.</summary>
     public TimeSpan DialTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Deadline for negotiating the protocol of a new stream. Default 10 seconds.</summary>
@@ -35,8 +48,8 @@ public sealed class Libp2pHostOptions
     public int MaxStreamReceiveWindow { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>
-    /// Inbound TCP connections open or upgrading at once; one more is reset as soon as it is accepted (and logged).
-    /// Outbound and relayed connections do not count. Default 1024.
+    /// Inbound connections of any direct (non-relayed) transport open or upgrading at once; one more is reset as soon as
+    /// it is accepted (and logged). Outbound and relayed connections do not count. Default 1024.
     /// </summary>
     public int MaxInboundConnections { get; set; } = 1024;
 
@@ -58,12 +71,23 @@ public sealed class Libp2pHostOptions
             throw new ArgumentException($"MaxStreamReceiveWindow ({MaxStreamReceiveWindow}) is smaller than StreamReceiveWindow ({StreamReceiveWindow}).", nameof(MaxStreamReceiveWindow));
         }
 
+        if (Transports.Any(t => t is null))
+        {
+            throw new ArgumentException("Transports contains null.", nameof(Transports));
+        }
+
         foreach (string address in ListenAddresses)
         {
-            Multiaddr parsed = Multiaddr.Parse(address);
-            if (!parsed.TryGetIPEndPoint(out _))
+            if (!Multiaddr.TryParse(address, out Multiaddr? parsed))
             {
-                throw new ArgumentException($"Listen address '{address}' is not /ip4|ip6/<addr>/tcp/<port>.", nameof(ListenAddresses));
+                throw new ArgumentException($"Listen address '{address}' is not a multiaddr.", nameof(ListenAddresses));
+            }
+
+            bool listenable = Transports.Count == 0 ? TcpTransport.IsListenable(parsed) : Transports.Any(t => t.CanListen(parsed));
+            if (!listenable)
+            {
+                string names = Transports.Count == 0 ? "tcp" : string.Join(", ", Transports.Select(t => t.Name));
+                throw new ArgumentException($"No transport can listen on '{address}' (transports: {names}).", nameof(ListenAddresses));
             }
         }
 

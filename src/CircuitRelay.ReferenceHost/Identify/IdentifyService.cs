@@ -13,6 +13,11 @@ namespace CircuitRelay.ReferenceHost.Identify;
 /// connected peer said about itself and how peers observe us.
 /// </summary>
 /// <remarks>
+/// <para>It talks to the host only through <see cref="ILibp2pHost"/> and two optional features: with
+/// <see cref="IAddressesFeature"/> it announces the host's listen and external addresses, reports what peers observe
+/// (<see cref="IAddressesFeature.ReportObservedAddress"/>) and pushes to connected peers when the announced addresses
+/// change; with <see cref="IPeerStoreFeature"/> it stores what each peer said (<see cref="IPeerStoreFeature.UpdatePeer"/>).
+/// Without them it announces <see cref="ILibp2pHost.Addresses"/> and keeps what it learns to itself.</para>
 /// Inbound streams are handled on limited (relayed) connections too. A malformed or oversized inbound
 /// message resets its stream and is logged; no exception escapes a handler.
 /// </remarks>
@@ -40,6 +45,8 @@ internal sealed class IdentifyService : IAsyncDisposable
     private static readonly StreamHandlerOptions HandlerOptions = new() { AllowLimitedConnection = true };
 
     private readonly ILibp2pHost _host;
+    private readonly IAddressesFeature? _addresses;
+    private readonly IPeerStoreFeature? _peerStore;
     private readonly Func<IReadOnlyCollection<string>> _localProtocols;
     private readonly string _agentVersion;
     private readonly ILogger _logger;
@@ -50,6 +57,7 @@ internal sealed class IdentifyService : IAsyncDisposable
     private readonly List<Multiaddr> _observed = [];
     private readonly CancellationTokenSource _disposing = new();
     private readonly Lock _sync = new();
+    private Multiaddr[] _announced = [];
     private bool _started;
     private bool _disposed;
 
@@ -72,6 +80,8 @@ internal sealed class IdentifyService : IAsyncDisposable
         }
 
         _host = host;
+        _addresses = host.GetFeature<IAddressesFeature>();
+        _peerStore = host.GetFeature<IPeerStoreFeature>();
         _localProtocols = localProtocols;
         _agentVersion = agentVersion;
         _logger = logger;
@@ -114,6 +124,12 @@ internal sealed class IdentifyService : IAsyncDisposable
             }
 
             _started = true;
+            _announced = OwnAddresses();
+        }
+
+        if (_addresses is not null)
+        {
+            _addresses.AddressesChanged += OnAddressesChanged;
         }
 
         _host.ConnectionOpened += OnConnectionOpened;
@@ -207,6 +223,10 @@ internal sealed class IdentifyService : IAsyncDisposable
             _host.RemoveStreamHandler(PushProtocolId);
             _host.ConnectionOpened -= OnConnectionOpened;
             _host.ConnectionClosed -= OnConnectionClosed;
+            if (_addresses is not null)
+            {
+                _addresses.AddressesChanged -= OnAddressesChanged;
+            }
         }
 
         await _disposing.CancelAsync().ConfigureAwait(false);
@@ -232,7 +252,7 @@ internal sealed class IdentifyService : IAsyncDisposable
             }
         }
 
-        foreach (Multiaddr address in _host.Addresses.Where(a => !a.IsRelayed && !a.IsEmpty).Distinct())
+        foreach (Multiaddr address in AnnouncedAddresses())
         {
             message.ListenAddrs.Add(UnsafeByteOperations.UnsafeWrap(address.ToByteArray()));
         }
@@ -327,7 +347,14 @@ internal sealed class IdentifyService : IAsyncDisposable
         if (!connection.IsRelayed && info.ObservedAddress is { IsRelayed: false } observed)
         {
             RecordObserved(peer, observed);
+            _addresses?.ReportObservedAddress(peer, observed);
         }
+
+        _peerStore?.UpdatePeer(new PeerRecord(peer, latest.Protocols, latest.ListenAddresses)
+        {
+            AgentVersion = latest.AgentVersion,
+            ProtocolVersion = latest.ProtocolVersion,
+        });
 
         IdentifyLog.PeerIdentified(_logger, peer, connection.Id, latest.AgentVersion, latest.Protocols.Count, latest.ListenAddresses.Count);
         EventHandler<IdentifiedEventArgs>? handler = Identified;
@@ -359,6 +386,49 @@ internal sealed class IdentifyService : IAsyncDisposable
         }
 
         IdentifyLog.AddressObserved(_logger, peer, address);
+    }
+
+    /// <summary>The host's own addresses: its listen and external addresses (circuit addresses included), without empty ones.</summary>
+    private Multiaddr[] OwnAddresses()
+    {
+        IEnumerable<Multiaddr> addresses = _addresses is null ? _host.Addresses : _addresses.ListenAddresses.Concat(_addresses.ExternalAddresses);
+        return [.. addresses.Where(a => !a.IsEmpty).Distinct()];
+    }
+
+    /// <summary>The addresses put in listenAddrs: the host's own, without relayed ones (as before the features existed).</summary>
+    private IEnumerable<Multiaddr> AnnouncedAddresses() => OwnAddresses().Where(a => !a.IsRelayed);
+
+    /// <summary>
+    /// The host's listen or external addresses changed (a listener opened or closed, an external address came or went;
+    /// not an observed address): push to connected peers, in the background.
+    /// </summary>
+    private void OnAddressesChanged(object? sender, EventArgs e)
+    {
+        Multiaddr[] now = OwnAddresses();
+        lock (_sync)
+        {
+            if (_disposed || now.SequenceEqual(_announced))
+            {
+                return;
+            }
+
+            _announced = now;
+        }
+
+        _ = PushInBackgroundAsync();
+    }
+
+    private async Task PushInBackgroundAsync()
+    {
+        await Task.Yield();
+        try
+        {
+            await PushAsync(_disposing.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // Best effort: each peer's failure was logged by PushToAsync.
+        }
     }
 
     private void OnConnectionOpened(object? sender, ConnectionEventArgs e) => _connectedPeers.TryAdd(e.Connection.RemotePeer, 0);

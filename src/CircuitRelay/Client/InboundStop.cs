@@ -73,6 +73,13 @@ internal static class InboundStop
 
         RelayLimit? limit = MessageIO.FromWire(request.Limit);
         Multiaddr remote = Multiaddr.CreateCircuit(stream.Connection.RemoteAddress.IsRelayed ? Multiaddr.Empty : stream.Connection.RemoteAddress, relay, source);
+        if (client.Host.GetFeature<IInboundGateFeature>() is { } gates
+            && gates.Check(new InboundAttempt(InboundStage.Circuit, remote) { RemotePeer = source, Relay = relay }) is { IsAllowed: false } denied)
+        {
+            await RefuseAsync(client, stream, relay, source, denied.Status, denied.Reason ?? "refused by an inbound gate").ConfigureAwait(false);
+            return;
+        }
+
         var pending = new PendingCircuit(stream, relay, source, limit, remote);
         RelayStatus queued = listener.TryEnqueue(pending);
         if (queued != RelayStatus.Ok)

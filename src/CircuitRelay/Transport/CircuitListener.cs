@@ -13,7 +13,11 @@ namespace CircuitRelay.Transport;
 /// <see cref="AcceptAsync"/> returns <see langword="null"/> once the listener is disposed, and disposal
 /// is idempotent and refuses the circuits still waiting.
 /// </summary>
-public sealed class CircuitListener : IAsyncDisposable
+/// <remarks>
+/// As an <see cref="ITransportListener"/> its addresses are <see cref="ListenAddresses"/>; a host that listens through
+/// it (<c>IListenFeature</c>) runs the accept loop and upgrades each circuit.
+/// </remarks>
+public sealed class CircuitListener : ITransportListener
 {
     private readonly RelayClient _client;
     private readonly Channel<PendingCircuit> _backlog = Channel.CreateUnbounded<PendingCircuit>();
@@ -48,6 +52,9 @@ public sealed class CircuitListener : IAsyncDisposable
             return fromRelay.Count > 0 ? fromRelay : [_listenAddress];
         }
     }
+
+    /// <inheritdoc />
+    IReadOnlyList<Multiaddr> ITransportListener.Addresses => ListenAddresses;
 
     /// <summary>Incoming circuits waiting to be accepted.</summary>
     public int Backlog => Volatile.Read(ref _waiting);
@@ -92,6 +99,10 @@ public sealed class CircuitListener : IAsyncDisposable
             return new RelayedConnection(pending.Stream, Relay, pending.Source, pending.Limit, ConnectionDirection.Inbound, pending.RemoteAddress);
         }
     }
+
+    /// <inheritdoc />
+    async ValueTask<ITransportConnection?> ITransportListener.AcceptAsync(CancellationToken cancellationToken)
+        => await AcceptAsync(cancellationToken).ConfigureAwait(false);
 
     /// <summary>Stops listening: refuses waiting circuits, completes pending accepts with null, stops renewing the reservation.</summary>
     public async ValueTask DisposeAsync()

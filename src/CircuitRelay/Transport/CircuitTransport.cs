@@ -1,3 +1,4 @@
+using CircuitRelay.Abstractions;
 using CircuitRelay.Client;
 
 namespace CircuitRelay.Transport;
@@ -6,7 +7,12 @@ namespace CircuitRelay.Transport;
 /// The <c>/p2p-circuit</c> transport: dials <c>&lt;relay addr&gt;/p2p/&lt;relay&gt;/p2p-circuit/p2p/&lt;target&gt;</c>
 /// through the relay it names, and listens on <c>&lt;relay addr&gt;/p2p/&lt;relay&gt;/p2p-circuit</c> by reserving there.
 /// </summary>
-public sealed class CircuitTransport
+/// <remarks>
+/// As an <see cref="ITransport"/> it plugs into a host like any other transport: the host dials circuit addresses
+/// through it and runs the accept loop of the <see cref="CircuitListener"/> it returns, upgrading each
+/// <see cref="RelayedConnection"/> (security, then muxer) like a raw TCP connection.
+/// </remarks>
+public sealed class CircuitTransport : ITransport
 {
     private readonly RelayClient _client;
 
@@ -17,6 +23,9 @@ public sealed class CircuitTransport
         _client = client;
     }
 
+    /// <inheritdoc />
+    public string Name => "p2p-circuit";
+
     /// <summary>Whether <paramref name="address"/> is a circuit address with a relay and a target.</summary>
     public static bool CanDial(Multiaddr address)
         => address is not null && address.TrySplitCircuit(out _, out _, out PeerId? target) && target is not null;
@@ -24,6 +33,21 @@ public sealed class CircuitTransport
     /// <summary>Whether <paramref name="address"/> is a relay's circuit address without a target (listenable).</summary>
     public static bool CanListen(Multiaddr address)
         => address is not null && address.TrySplitCircuit(out _, out _, out PeerId? target) && target is null;
+
+    /// <inheritdoc />
+    bool ITransport.CanDial(Multiaddr address) => CanDial(address);
+
+    /// <inheritdoc />
+    bool ITransport.CanListen(Multiaddr address) => CanListen(address);
+
+    /// <inheritdoc />
+    /// <remarks><see cref="TransportDialOptions.ReuseListenPort"/> means nothing for a circuit and is ignored.</remarks>
+    async ValueTask<ITransportConnection> ITransport.DialAsync(Multiaddr address, TransportDialOptions? options, CancellationToken cancellationToken)
+        => await DialAsync(address, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    async ValueTask<ITransportListener> ITransport.ListenAsync(Multiaddr address, CancellationToken cancellationToken)
+        => await ListenAsync(address, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Dials the target through the relay named in <paramref name="address"/>.</summary>
     /// <exception cref="ArgumentException">The address is not a dialable circuit address.</exception>

@@ -9,7 +9,7 @@ namespace CircuitRelay.Transport;
 /// dialed (<see cref="ConnectionDirection.Outbound"/>) is the initiator.
 /// </summary>
 /// <remarks>Completing <see cref="Output"/> half-closes; <see cref="Abort"/> resets; disposal is graceful and idempotent.</remarks>
-public sealed class RelayedConnection : IDuplexPipe, IAsyncDisposable
+public sealed class RelayedConnection : ITransportConnection
 {
     private readonly ILibp2pStream _stream;
 
@@ -28,6 +28,14 @@ public sealed class RelayedConnection : IDuplexPipe, IAsyncDisposable
 
     /// <summary>The peer at the other end (as the relay named it; authenticate it during the upgrade).</summary>
     public PeerId RemotePeer { get; }
+
+    /// <inheritdoc />
+    /// <remarks>The same as <see cref="RemotePeer"/>: the peer the relay named.</remarks>
+    public PeerId? ClaimedRemotePeer => RemotePeer;
+
+    /// <inheritdoc />
+    /// <remarks>Always <see langword="null"/>: a circuit has no local address of its own.</remarks>
+    public Multiaddr? LocalAddress => null;
 
     /// <summary>The relay's limit on this connection, or null when unlimited.</summary>
     public RelayLimit? Limit { get; }

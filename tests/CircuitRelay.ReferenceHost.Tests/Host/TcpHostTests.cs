@@ -69,12 +69,12 @@ public sealed class TcpHostTests : IAsyncLifetime
         Libp2pHost listenerHost = await StartAsync();
         listenerHost.SetStreamHandler(Echo, EchoAsync, new StreamHandlerOptions { AllowLimitedConnection = true });
         RelayClient listenerClient = StartClient(listenerHost);
-        CircuitListener listener = await new CircuitTransport(listenerClient).ListenAsync(relayAddress.Encapsulate("/p2p-circuit")).Within();
+        listenerHost.AddTransport(new CircuitTransport(listenerClient));
+        ITransportListener listener = await listenerHost.ListenAsync(relayAddress.Encapsulate("/p2p-circuit")).Within();
         _owned.Insert(0, listener);
-        listenerHost.AcceptRelayed(listener);
 
         Libp2pHost dialerHost = await StartAsync();
-        dialerHost.UseCircuitTransport(new CircuitTransport(StartClient(dialerHost)));
+        dialerHost.AddTransport(new CircuitTransport(StartClient(dialerHost)));
         Multiaddr circuit = Multiaddr.CreateCircuit(relayHost.ListenAddresses[0], relayHost.Identity.PeerId, listenerHost.Identity.PeerId);
 
         ConnectionInfo connection = await dialerHost.ConnectAsync(circuit).Within();

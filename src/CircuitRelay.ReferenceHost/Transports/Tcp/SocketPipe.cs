@@ -2,7 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 
-namespace CircuitRelay.ReferenceHost.Tcp;
+namespace CircuitRelay.ReferenceHost.Transports.Tcp;
 
 /// <summary>
 /// A connected TCP socket as a duplex pipe: completing <see cref="Output"/> sends FIN after every queued

@@ -2,12 +2,12 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using CircuitRelay.ReferenceHost.Tcp;
+using CircuitRelay.ReferenceHost.Transports.Tcp;
 using CircuitRelay.ReferenceHost.Tests.TestSupport;
 using FluentAssertions;
 using Xunit;
 
-namespace CircuitRelay.ReferenceHost.Tests.Tcp;
+namespace CircuitRelay.ReferenceHost.Tests.Transports.Tcp;
 
 public sealed class SocketPipeTests
 {

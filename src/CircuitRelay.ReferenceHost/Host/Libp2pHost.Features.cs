@@ -1,0 +1,95 @@
+using System.Collections.Concurrent;
+using CircuitRelay.Abstractions;
+
+namespace CircuitRelay.ReferenceHost;
+
+/// <content>The peer store and the inbound gates.</content>
+public sealed partial class Libp2pHost
+{
+    private readonly ConcurrentDictionary<PeerId, PeerRecord> _peers = new();
+    private IInboundGate[] _gates = [];
+
+    /// <inheritdoc />
+    public event EventHandler<PeerIdentifiedEventArgs>? PeerIdentified;
+
+    /// <inheritdoc />
+    public PeerRecord? GetPeer(PeerId peer)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        return _peers.GetValueOrDefault(peer);
+    }
+
+    /// <inheritdoc />
+    public void UpdatePeer(PeerRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        _peers[record.Peer] = record;
+        PeerIdentified?.Invoke(this, new PeerIdentifiedEventArgs(record));
+    }
+
+    /// <inheritdoc />
+    public IDisposable AddGate(IInboundGate gate)
+    {
+        ArgumentNullException.ThrowIfNull(gate);
+        lock (_lock)
+        {
+            _gates = [.. _gates, gate];
+        }
+
+        return new GateRegistration(this, gate);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>A gate that throws denies (reason <c>gate-failed</c>); the failure is logged.</remarks>
+    public InboundDecision Check(InboundAttempt attempt)
+    {
+        ArgumentNullException.ThrowIfNull(attempt);
+        foreach (IInboundGate gate in Volatile.Read(ref _gates))
+        {
+            InboundDecision decision;
+            try
+            {
+                decision = gate.Check(attempt);
+            }
+#pragma warning disable CA1031 // A broken gate denies; it must not break the accept loop.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.GateFailed(_logger, attempt.Stage, attempt.RemoteAddress, ex);
+                return InboundDecision.Deny("gate-failed");
+            }
+
+            if (!decision.IsAllowed)
+            {
+                return decision;
+            }
+        }
+
+        return InboundDecision.Allow;
+    }
+
+    private void RemoveGate(IInboundGate gate)
+    {
+        lock (_lock)
+        {
+            int index = Array.IndexOf(_gates, gate);
+            if (index >= 0)
+            {
+                _gates = [.. _gates[..index], .. _gates[(index + 1)..]];
+            }
+        }
+    }
+
+    private sealed class GateRegistration(Libp2pHost host, IInboundGate gate) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                host.RemoveGate(gate);
+            }
+        }
+    }
+}
