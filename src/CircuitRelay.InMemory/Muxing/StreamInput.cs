@@ -1,12 +1,16 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 
 namespace CircuitRelay.InMemory.Muxing;
 
 /// <summary>
 /// The application's side of a stream's receive pipe. It counts the bytes the application consumes
 /// (<see cref="AdvanceTo(SequencePosition, SequencePosition)"/>) so that the stream can return send
-/// credit to the remote, and it tells the stream when the application stops reading.
+/// credit to the remote, and it tells the stream when the application stops reading. Its failures keep the
+/// <see cref="CircuitRelay.Abstractions.ILibp2pStream"/> contract: <see cref="IOException"/> (a reset, the connection's
+/// end) or <see cref="OperationCanceledException"/>; what the pipe throws otherwise (an <see cref="InvalidOperationException"/>
+/// once the reader is completed) is translated, without an allocation per read.
 /// </summary>
 internal sealed class StreamInput(PipeReader inner, MuxedStream stream) : PipeReader
 {
@@ -15,7 +19,16 @@ internal sealed class StreamInput(PipeReader inner, MuxedStream stream) : PipeRe
     /// <inheritdoc />
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
-        ValueTask<ReadResult> read = inner.ReadAsync(cancellationToken);
+        ValueTask<ReadResult> read;
+        try
+        {
+            read = inner.ReadAsync(cancellationToken);
+        }
+        catch (Exception ex) when (StreamErrors.IsForeign(ex))
+        {
+            throw StreamErrors.Translate(ex);
+        }
+
         if (read.IsCompletedSuccessfully)
         {
             ReadResult result = read.Result;
@@ -29,7 +42,17 @@ internal sealed class StreamInput(PipeReader inner, MuxedStream stream) : PipeRe
     /// <inheritdoc />
     public override bool TryRead(out ReadResult result)
     {
-        if (inner.TryRead(out result))
+        bool read;
+        try
+        {
+            read = inner.TryRead(out result);
+        }
+        catch (Exception ex) when (StreamErrors.IsForeign(ex))
+        {
+            throw StreamErrors.Translate(ex);
+        }
+
+        if (read)
         {
             _lastBuffer = result.Buffer;
             return true;
@@ -44,8 +67,17 @@ internal sealed class StreamInput(PipeReader inner, MuxedStream stream) : PipeRe
     /// <inheritdoc />
     public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
     {
-        long consumedBytes = _lastBuffer.Slice(_lastBuffer.Start, consumed).Length;
-        inner.AdvanceTo(consumed, examined);
+        long consumedBytes;
+        try
+        {
+            consumedBytes = _lastBuffer.Slice(_lastBuffer.Start, consumed).Length;
+            inner.AdvanceTo(consumed, examined);
+        }
+        catch (Exception ex) when (StreamErrors.IsForeign(ex))
+        {
+            throw StreamErrors.Translate(ex);
+        }
+
         _lastBuffer = default;
         if (consumedBytes > 0)
         {
@@ -65,9 +97,19 @@ internal sealed class StreamInput(PipeReader inner, MuxedStream stream) : PipeRe
         inner.Complete(exception);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<ReadResult> AwaitReadAsync(ValueTask<ReadResult> read)
     {
-        ReadResult result = await read.ConfigureAwait(false);
+        ReadResult result;
+        try
+        {
+            result = await read.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (StreamErrors.IsForeign(ex))
+        {
+            throw StreamErrors.Translate(ex);
+        }
+
         _lastBuffer = result.Buffer;
         return result;
     }

@@ -10,7 +10,12 @@ namespace CircuitRelay.Client;
 /// <summary>What a relay granted: the validated content of a RESERVE answer.</summary>
 internal sealed record ReservationGrant(DateTimeOffset Expiry, IReadOnlyList<Multiaddr> Addresses, RelayLimit? Limit, ReservationVoucher? Voucher);
 
-/// <summary>The client side of the hop protocol: RESERVE and CONNECT requests on a fresh hop stream.</summary>
+/// <summary>
+/// The client side of the hop protocol: RESERVE and CONNECT requests on a fresh hop stream. A refusal throws a
+/// <see cref="RelayException"/> of kind <see cref="RelayErrorKind.Refused"/>, an invalid answer one of kind
+/// <see cref="RelayErrorKind.ProtocolViolation"/>; an undecodable frame throws <see cref="ProtocolViolationException"/>
+/// and I/O failures their <see cref="IOException"/>, which <see cref="RelayClient"/> maps with <see cref="RelayException.From"/>.
+/// </summary>
 internal static class OutboundHop
 {
     public static async Task<ReservationGrant> ReserveAsync(ILibp2pStream stream, PeerId relay, PeerId self, ISignatureVerifier verifier, DateTimeOffset now, CancellationToken cancellationToken)
@@ -19,12 +24,12 @@ internal static class OutboundHop
         HopMessage response = await ReadStatusAsync(stream, "reserve", cancellationToken).ConfigureAwait(false);
         if (response.Reservation is not { } reservation)
         {
-            throw new RelayException(RelayStatus.MalformedMessage, "reserve: the relay answered OK without a reservation");
+            throw RelayException.ProtocolViolation(RelayStatus.MalformedMessage, "reserve: the relay answered OK without a reservation");
         }
 
         if (!reservation.HasExpire)
         {
-            throw new RelayException(RelayStatus.MalformedMessage, "reserve: the reservation has no expiry");
+            throw RelayException.ProtocolViolation(RelayStatus.MalformedMessage, "reserve: the reservation has no expiry");
         }
 
         DateTimeOffset expiry = reservation.Expire > (ulong)DateTimeOffset.MaxValue.ToUnixTimeSeconds()
@@ -32,7 +37,7 @@ internal static class OutboundHop
             : DateTimeOffset.FromUnixTimeSeconds((long)reservation.Expire);
         if (expiry <= now)
         {
-            throw new RelayException(RelayStatus.MalformedMessage, $"reserve: the reservation expired already ({expiry:O})");
+            throw RelayException.ProtocolViolation(RelayStatus.MalformedMessage, $"reserve: the reservation expired already ({expiry:O})");
         }
 
         var addresses = new List<Multiaddr>(reservation.Addrs.Count);
@@ -54,22 +59,22 @@ internal static class OutboundHop
             }
             catch (InvalidDataException ex)
             {
-                throw new RelayException(RelayStatus.MalformedMessage, "reserve: invalid reservation voucher: " + ex.Message, ex);
+                throw RelayException.ProtocolViolation(RelayStatus.MalformedMessage, "reserve: invalid reservation voucher: " + ex.Message, ex);
             }
 
             if (voucher.Relay != relay)
             {
-                throw new RelayException(RelayStatus.MalformedMessage, $"reserve: the voucher names relay {voucher.Relay}, not {relay}");
+                throw RelayException.ProtocolViolation(RelayStatus.MalformedMessage, $"reserve: the voucher names relay {voucher.Relay}, not {relay}");
             }
 
             if (voucher.Peer != self)
             {
-                throw new RelayException(RelayStatus.MalformedMessage, $"reserve: the voucher is for peer {voucher.Peer}, not for us");
+                throw RelayException.ProtocolViolation(RelayStatus.MalformedMessage, $"reserve: the voucher is for peer {voucher.Peer}, not for us");
             }
 
             if (voucher.Expiration <= now)
             {
-                throw new RelayException(RelayStatus.MalformedMessage, $"reserve: the voucher expired at {voucher.Expiration:O}");
+                throw RelayException.ProtocolViolation(RelayStatus.MalformedMessage, $"reserve: the voucher expired at {voucher.Expiration:O}");
             }
         }
 
@@ -91,25 +96,18 @@ internal static class OutboundHop
 
     private static async Task<HopMessage> ReadStatusAsync(ILibp2pStream stream, string operation, CancellationToken cancellationToken)
     {
-        HopMessage response;
-        try
-        {
-            response = await MessageIO.ReadHopAsync(stream.Input, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ProtocolViolationException ex)
-        {
-            throw new RelayException(RelayStatus.MalformedMessage, $"{operation}: the relay's answer is malformed: {ex.Message}", ex);
-        }
+        // An undecodable frame surfaces as ProtocolViolationException, which the caller maps with the I/O failures.
+        HopMessage response = await MessageIO.ReadHopAsync(stream.Input, cancellationToken).ConfigureAwait(false);
 
         if (!response.HasType || response.Type != HopMessage.Types.Type.Status)
         {
-            throw new RelayException(RelayStatus.UnexpectedMessage, $"{operation}: the relay answered with a {(response.HasType ? response.Type.ToString() : "typeless")} message instead of STATUS");
+            throw RelayException.ProtocolViolation(RelayStatus.UnexpectedMessage, $"{operation}: the relay answered with a {(response.HasType ? response.Type.ToString() : "typeless")} message instead of STATUS");
         }
 
         RelayStatus? status = MessageIO.FromWire(response.Status);
         if (status is null)
         {
-            throw new RelayException(RelayStatus.MalformedMessage, $"{operation}: the relay answered with unknown status {(int)response.Status}");
+            throw RelayException.ProtocolViolation(RelayStatus.MalformedMessage, $"{operation}: the relay answered with unknown status {(int)response.Status}");
         }
 
         if (status != RelayStatus.Ok)

@@ -90,8 +90,12 @@ public sealed class RelayClient : IAsyncDisposable
     /// Reserves a slot on <paramref name="relay"/> (connecting through <paramref name="relayAddresses"/> when
     /// not connected yet) and keeps it renewed. Reserving again on the same relay renews and returns the same reservation.
     /// </summary>
-    /// <exception cref="RelayException">The relay refused (its status is in <see cref="RelayException.Status"/>), answered
-    /// something invalid, sent a voucher that does not verify, or could not be reached (<see cref="RelayStatus.ConnectionFailed"/>).</exception>
+    /// <exception cref="RelayException"><see cref="RelayException.Kind"/> says what happened:
+    /// <see cref="RelayErrorKind.Refused"/> (the relay's status is in <see cref="RelayException.Status"/>, e.g.
+    /// <see cref="RelayStatus.ReservationRefused"/>), <see cref="RelayErrorKind.Io"/> (unreachable, or the connection dropped),
+    /// <see cref="RelayErrorKind.Timeout"/> (no answer within <see cref="RelayClientOptions.ReserveTimeout"/>) or
+    /// <see cref="RelayErrorKind.ProtocolViolation"/> (an invalid answer or a voucher that does not verify).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<RelayReservation> ReserveAsync(PeerId relay, IReadOnlyList<Multiaddr>? relayAddresses = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(relay);
@@ -105,7 +109,7 @@ public sealed class RelayClient : IAsyncDisposable
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new RelayException(RelayStatus.ConnectionFailed, "reserve: timed out", ex);
+            throw RelayException.From(ex, "reserve");
         }
 
         RelayReservation? previous = null;
@@ -140,8 +144,13 @@ public sealed class RelayClient : IAsyncDisposable
     /// Opens a relayed connection to <paramref name="target"/> through <paramref name="relay"/>. The result is
     /// a raw byte stream: upgrade it (security, muxer) like any outbound connection.
     /// </summary>
-    /// <exception cref="RelayException">The relay refused (e.g. <see cref="RelayStatus.NoReservation"/>), the target
-    /// refused, or the relay could not be reached (<see cref="RelayStatus.ConnectionFailed"/>).</exception>
+    /// <exception cref="RelayException"><see cref="RelayException.Kind"/> says what happened:
+    /// <see cref="RelayErrorKind.Refused"/> (the relay's status, e.g. <see cref="RelayStatus.NoReservation"/>, or the
+    /// target's refusal as the relay passed it on; <see cref="RelayStatus.ConnectionFailed"/> when the relay could not
+    /// reach the target), <see cref="RelayErrorKind.Io"/> (the relay is unreachable or the connection dropped),
+    /// <see cref="RelayErrorKind.Timeout"/> (no answer within <see cref="RelayClientOptions.ConnectTimeout"/>) or
+    /// <see cref="RelayErrorKind.ProtocolViolation"/> (an invalid answer).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<RelayedConnection> ConnectAsync(PeerId relay, PeerId target, IReadOnlyList<Multiaddr>? relayAddresses = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(relay);
@@ -155,7 +164,7 @@ public sealed class RelayClient : IAsyncDisposable
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new RelayException(RelayStatus.ConnectionFailed, "connect: timed out", ex);
+            throw RelayException.From(ex, "connect");
         }
 
         RelayLimit? limit;
@@ -167,12 +176,12 @@ public sealed class RelayClient : IAsyncDisposable
         {
             stream.Abort();
             await stream.DisposeAsync().ConfigureAwait(false);
-            if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
+            if (ex is not (IOException or OperationCanceledException) || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
                 throw;
             }
 
-            RelayException error = Wrap(ex, "connect");
+            RelayException error = RelayException.From(ex, "connect");
             Metrics.Outgoing.Add(1, RelayMetrics.StatusTag(error.Status));
             throw error;
         }
@@ -230,10 +239,10 @@ public sealed class RelayClient : IAsyncDisposable
         {
             return await OutboundHop.ReserveAsync(stream, relay, _host.Identity.PeerId, _host.SignatureVerifier, Time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not RelayException && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        catch (Exception ex) when (ex is (IOException or OperationCanceledException) and not RelayException && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
             stream.Abort();
-            throw Wrap(ex, "reserve");
+            throw RelayException.From(ex, "reserve");
         }
         finally
         {
@@ -297,21 +306,10 @@ public sealed class RelayClient : IAsyncDisposable
             var options = new OpenStreamOptions { DialAddresses = [.. relayAddresses.Select(a => a.WithoutPeerId()).Where(a => !a.IsEmpty)] };
             return await _host.OpenStreamAsync(relay, RelayProtocol.Hop, options, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException)
+        catch (IOException ex)
         {
-            throw new RelayException(RelayStatus.ConnectionFailed, $"{operation}: cannot open a hop stream to relay {relay}: {ex.Message}", ex);
+            throw RelayException.From(ex, $"{operation}: cannot open a hop stream to relay {relay}");
         }
-    }
-
-    private static RelayException Wrap(Exception ex, string operation)
-    {
-        if (ex is RelayException relay)
-        {
-            return relay;
-        }
-
-        string what = ex is OperationCanceledException ? "timed out" : ex.Message;
-        return new RelayException(RelayStatus.ConnectionFailed, $"{operation}: {what}", ex);
     }
 
     private void OnConnectionClosed(object? sender, ConnectionEventArgs e)

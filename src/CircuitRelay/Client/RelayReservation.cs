@@ -199,7 +199,7 @@ public sealed class RelayReservation : IAsyncDisposable
             using var timeout = new Internal.TimeoutScope(_client.Options.ReserveTimeout, _client.Time, _client.ShutdownToken);
             grant = await _client.RequestReservationAsync(Relay, RelayAddresses, timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
             error = ex;
         }

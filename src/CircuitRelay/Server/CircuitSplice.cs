@@ -228,7 +228,7 @@ internal sealed class CircuitSplice
                 input.AdvanceTo(buffer.Start, buffer.End);
             }
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
             return PumpOutcome.Failed;
         }

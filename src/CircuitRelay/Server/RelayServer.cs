@@ -3,7 +3,6 @@ using CircuitRelay.Diagnostics;
 using CircuitRelay.Abstractions;
 using CircuitRelay.Internal;
 using CircuitRelay.Protocol;
-using CircuitRelay.Protocol.Pb;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -226,57 +225,44 @@ public sealed partial class RelayServer : IAsyncDisposable
         await Task.Yield();
         PeerId remote = stream.Connection.RemotePeer;
         RelayServerOptions options = Volatile.Read(ref _options);
-        HopMessage request;
         bool pending = true;
-        var timeout = new TimeoutScope(options.StreamTimeout, _time, _shutdown.Token);
         Interlocked.Increment(ref _pendingRequests);
         try
         {
-            using (timeout)
+            HopRequest request;
+            try
             {
-                try
+                request = await InboundHop.ReadRequestAsync(stream, options.StreamTimeout, _time, _shutdown.Token).ConfigureAwait(false);
+            }
+            catch (RelayException ex) when (ex.Kind == RelayErrorKind.ProtocolViolation)
+            {
+                await RejectAsync(stream, ex.Status, ex.Message).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException)
+            {
+                Interlocked.Increment(ref _requestsRejected);
+                string reason = ex switch
                 {
-                    request = await MessageIO.ReadHopAsync(stream.Input, timeout.Token).ConfigureAwait(false);
-                }
-                catch (ProtocolViolationException ex)
-                {
-                    await RejectAsync(stream, ex.Status, ex.Message).ConfigureAwait(false);
-                    return;
-                }
-                catch (OperationCanceledException)
-                {
-                    Interlocked.Increment(ref _requestsRejected);
-                    RelayLog.HopRejected(_logger, remote, RelayStatus.ConnectionFailed, timeout.TimedOut ? "no request before the stream timeout" : "relay shutting down");
-                    stream.Abort();
-                    await stream.DisposeAsync().ConfigureAwait(false);
-                    return;
-                }
-                catch (Exception ex) when (ex is IOException or InvalidOperationException)
-                {
-                    Interlocked.Increment(ref _requestsRejected);
-                    RelayLog.HopRejected(_logger, remote, RelayStatus.ConnectionFailed, ex.Message);
-                    stream.Abort();
-                    await stream.DisposeAsync().ConfigureAwait(false);
-                    return;
-                }
+                    RelayException { Kind: RelayErrorKind.Timeout } => "no request before the stream timeout",
+                    OperationCanceledException => "relay shutting down",
+                    _ => ex.Message,
+                };
+                RelayLog.HopRejected(_logger, remote, RelayStatus.ConnectionFailed, reason);
+                stream.Abort();
+                await stream.DisposeAsync().ConfigureAwait(false);
+                return;
             }
 
-            HopMessage.Types.Type type = request.HasType ? request.Type : HopMessage.Types.Type.Reserve;
-            switch (type)
+            switch (request)
             {
-                case HopMessage.Types.Type.Reserve:
-                    await HandleReserveAsync(stream, options).ConfigureAwait(false);
+                case ReservationRequest reservation:
+                    await HandleReserveAsync(reservation, options).ConfigureAwait(false);
                     break;
-                case HopMessage.Types.Type.Connect:
+                case CircuitRequest circuit:
                     Interlocked.Decrement(ref _pendingRequests);
                     pending = false;
-                    await HandleConnectAsync(stream, request, options).ConfigureAwait(false);
-                    break;
-                case HopMessage.Types.Type.Status:
-                    await RejectAsync(stream, RelayStatus.UnexpectedMessage, "a STATUS message is not a request").ConfigureAwait(false);
-                    break;
-                default:
-                    await RejectAsync(stream, RelayStatus.MalformedMessage, $"unknown message type {(int)type}").ConfigureAwait(false);
+                    await HandleConnectAsync(circuit, options).ConfigureAwait(false);
                     break;
             }
         }
@@ -296,27 +282,12 @@ public sealed partial class RelayServer : IAsyncDisposable
         }
     }
 
+    /// <summary>A hop stream whose request could not be served: answer <paramref name="status"/> and close.</summary>
     private async Task RejectAsync(ILibp2pStream stream, RelayStatus status, string reason)
     {
         Interlocked.Increment(ref _requestsRejected);
         RelayLog.HopRejected(_logger, stream.Connection.RemotePeer, status, reason);
-        await AnswerAndCloseAsync(stream, MessageIO.HopStatus(status)).ConfigureAwait(false);
-    }
-
-    /// <summary>Writes the final message and closes the stream; resets it when the write fails.</summary>
-    private async Task AnswerAndCloseAsync(ILibp2pStream stream, HopMessage message)
-    {
-        try
-        {
-            using var timeout = new TimeoutScope(Volatile.Read(ref _options).StreamTimeout, _time, _shutdown.Token);
-            await MessageIO.WriteAsync(stream.Output, message, timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
-        {
-            stream.Abort();
-        }
-
-        await stream.DisposeAsync().ConfigureAwait(false);
+        await InboundHop.RejectAsync(stream, status, Volatile.Read(ref _options).StreamTimeout, _time, _shutdown.Token).ConfigureAwait(false);
     }
 
     private void Raise<T>(EventHandler<T>? handler, T args)

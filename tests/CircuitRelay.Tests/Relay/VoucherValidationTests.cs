@@ -145,6 +145,7 @@ public sealed class VoucherValidationTests
         Func<Task> act = () => node.Client.ReserveAsync(fake.Id, [fake.Host.Addresses[0]]);
 
         var error = (await act.Should().ThrowAsync<RelayException>()).Which;
+        error.Kind.Should().Be(RelayErrorKind.ProtocolViolation);
         error.Status.Should().Be(RelayStatus.MalformedMessage);
         error.Message.Should().Contain(messagePart);
         node.Client.Reservations.Should().BeEmpty();

@@ -2,9 +2,6 @@ using System.Net;
 using CircuitRelay.Diagnostics;
 using CircuitRelay.Abstractions;
 using CircuitRelay.Internal;
-using CircuitRelay.Protocol;
-using CircuitRelay.Protocol.Pb;
-using Google.Protobuf;
 
 namespace CircuitRelay.Server;
 
@@ -22,27 +19,31 @@ public sealed partial class RelayServer
         public int References { get; set; }
     }
 
-    private async Task HandleConnectAsync(ILibp2pStream source, HopMessage request, RelayServerOptions options)
+    /// <summary>
+    /// The circuit policy: access control, rate limits, the target's reservation and the circuit caps, then the stop
+    /// leg and the answer through <paramref name="request"/>, then the splice.
+    /// </summary>
+    private async Task HandleConnectAsync(CircuitRequest request, RelayServerOptions options)
     {
-        ConnectionInfo connection = source.Connection;
-        PeerId from = connection.RemotePeer;
+        ConnectionInfo connection = request.Connection;
+        PeerId from = request.Peer;
 
         // go's order of checks (digest 1.5).
         if (connection.IsRelayed || connection.RemoteAddress.IsRelayed)
         {
-            await RefuseConnectAsync(source, null, RelayStatus.PermissionDenied, "connect over a relayed connection").ConfigureAwait(false);
+            await RefuseConnectAsync(request, null, RelayStatus.PermissionDenied, "connect over a relayed connection").ConfigureAwait(false);
             return;
         }
 
-        if (request.Peer is not { HasId: true } peer || !PeerId.TryFromBytes(peer.Id.Span, out PeerId? target))
+        if (request.Target is not { } target)
         {
-            await RefuseConnectAsync(source, null, RelayStatus.MalformedMessage, "missing or invalid target peer id").ConfigureAwait(false);
+            await RefuseConnectAsync(request, null, RelayStatus.MalformedMessage, "missing or invalid target peer id").ConfigureAwait(false);
             return;
         }
 
         if (options.AllowConnect is { } allow && !allow(from, connection.RemoteAddress, target))
         {
-            await RefuseConnectAsync(source, target, RelayStatus.PermissionDenied, "refused by the access-control hook").ConfigureAwait(false);
+            await RefuseConnectAsync(request, target, RelayStatus.PermissionDenied, "refused by the access-control hook").ConfigureAwait(false);
             return;
         }
 
@@ -50,19 +51,19 @@ public sealed partial class RelayServer
         if (!_connectPeerLimiter.TryAcquire(from, options.ConnectRateLimitPerPeer.Permits, options.ConnectRateLimitPerPeer.Period)
             || (ipKey is not null && !_connectIpLimiter.TryAcquire(ipKey, options.ConnectRateLimitPerIp.Permits, options.ConnectRateLimitPerIp.Period)))
         {
-            await RefuseConnectAsync(source, target, RelayStatus.ResourceLimitExceeded, "rate limited").ConfigureAwait(false);
+            await RefuseConnectAsync(request, target, RelayStatus.ResourceLimitExceeded, "rate limited").ConfigureAwait(false);
             return;
         }
 
         if (!HasReservation(target))
         {
-            await RefuseConnectAsync(source, target, RelayStatus.NoReservation, "the target holds no reservation").ConfigureAwait(false);
+            await RefuseConnectAsync(request, target, RelayStatus.NoReservation, "the target holds no reservation").ConfigureAwait(false);
             return;
         }
 
         if (!TryAddCircuit(from, target, options, out string? capReason))
         {
-            await RefuseConnectAsync(source, target, RelayStatus.ResourceLimitExceeded, capReason).ConfigureAwait(false);
+            await RefuseConnectAsync(request, target, RelayStatus.ResourceLimitExceeded, capReason).ConfigureAwait(false);
             return;
         }
 
@@ -72,33 +73,27 @@ public sealed partial class RelayServer
         try
         {
             RelayLimit? limit = options.GetCircuitLimit();
-            (ILibp2pStream? stop, RelayStatus status, string reason) = await OpenStopAsync(from, target, limit, options).ConfigureAwait(false);
-            if (stop is null)
+            ILibp2pStream stop;
+            try
+            {
+                stop = await OutboundStop.ConnectAsync(_host, from, target, limit, options.ConnectTimeout, options.StreamTimeout, _time, _shutdown.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException)
             {
                 RemoveCircuit(from, target);
                 slotHeld = false;
-                await RefuseConnectAsync(source, target, status, reason).ConfigureAwait(false);
+                (RelayStatus status, string reason) = StopFailure(ex);
+                await RefuseConnectAsync(request, target, status, reason).ConfigureAwait(false);
                 return;
             }
 
-            var ok = new HopMessage { Type = HopMessage.Types.Type.Status, Status = Status.Ok };
-            if (MessageIO.ToWire(limit) is { } wireLimit)
+            ILibp2pStream? source = await request.AcceptAsync(limit).ConfigureAwait(false);
+            if (source is null)
             {
-                ok.Limit = wireLimit;
-            }
-
-            try
-            {
-                using var timeout = new TimeoutScope(options.StreamTimeout, _time, _shutdown.Token);
-                await MessageIO.WriteAsync(source.Output, ok, timeout.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
-            {
+                // The source's stream failed under the answer (the request reset it): the circuit never existed.
                 RemoveCircuit(from, target);
                 slotHeld = false;
-                source.Abort();
                 stop.Abort();
-                await source.DisposeAsync().ConfigureAwait(false);
                 await stop.DisposeAsync().ConfigureAwait(false);
                 return;
             }
@@ -117,70 +112,17 @@ public sealed partial class RelayServer
     }
 
     /// <summary>
-    /// Opens the stop stream over the target's existing connection (never dialing) and runs the stop
-    /// handshake. Returns the accepted stream, or null with the status to answer the source.
+    /// What the source hears when the stop leg failed: the target's refusal when it is one a relay passes on
+    /// (NO_RESERVATION, RESOURCE_LIMIT_EXCEEDED, PERMISSION_DENIED, CONNECTION_FAILED); CONNECTION_FAILED for
+    /// anything else (I/O failure, timeout, protocol violation by the target, another status, shutdown).
     /// </summary>
-    private async Task<(ILibp2pStream? Stop, RelayStatus Status, string Reason)> OpenStopAsync(PeerId from, PeerId target, RelayLimit? limit, RelayServerOptions options)
+    private static (RelayStatus Status, string Reason) StopFailure(Exception failure) => failure switch
     {
-        ILibp2pStream stop;
-        try
-        {
-            using var timeout = new TimeoutScope(options.ConnectTimeout, _time, _shutdown.Token);
-            stop = await _host.OpenStreamAsync(target, RelayProtocol.Stop, new OpenStreamOptions { ExistingConnectionOnly = true }, timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
-        {
-            return (null, RelayStatus.ConnectionFailed, "could not open a stop stream: " + ex.Message);
-        }
-
-        RelayStatus? answer;
-        string reason;
-        try
-        {
-            var connect = new StopMessage
-            {
-                Type = StopMessage.Types.Type.Connect,
-                Peer = new Peer { Id = ByteString.CopyFrom(from.AsSpan()) },
-            };
-            if (MessageIO.ToWire(limit) is { } wireLimit)
-            {
-                connect.Limit = wireLimit;
-            }
-
-            using var timeout = new TimeoutScope(options.StreamTimeout, _time, _shutdown.Token);
-            await MessageIO.WriteAsync(stop.Output, connect, timeout.Token).ConfigureAwait(false);
-            StopMessage reply = await MessageIO.ReadStopAsync(stop.Input, timeout.Token).ConfigureAwait(false);
-            if (!reply.HasType || reply.Type != StopMessage.Types.Type.Status)
-            {
-                answer = null;
-                reason = "the target answered with a non-STATUS message";
-            }
-            else
-            {
-                answer = MessageIO.FromWire(reply.Status);
-                reason = "the target answered " + (answer?.ToString() ?? ((int)reply.Status).ToString(System.Globalization.CultureInfo.InvariantCulture));
-            }
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
-        {
-            answer = null;
-            reason = "stop handshake failed: " + ex.Message;
-        }
-
-        if (answer == RelayStatus.Ok)
-        {
-            return (stop, RelayStatus.Ok, reason);
-        }
-
-        stop.Abort();
-        await stop.DisposeAsync().ConfigureAwait(false);
-
-        // Relay the target's refusal; anything else (I/O error, protocol error, odd status) is CONNECTION_FAILED.
-        RelayStatus status = answer is RelayStatus.NoReservation or RelayStatus.ResourceLimitExceeded or RelayStatus.PermissionDenied or RelayStatus.ConnectionFailed
-            ? answer.Value
-            : RelayStatus.ConnectionFailed;
-        return (null, status, reason);
-    }
+        RelayException { Kind: RelayErrorKind.Refused, Status: RelayStatus.NoReservation or RelayStatus.ResourceLimitExceeded or RelayStatus.PermissionDenied or RelayStatus.ConnectionFailed } refused
+            => (refused.Status, refused.Message),
+        RelayException other => (RelayStatus.ConnectionFailed, other.Message),
+        _ => (RelayStatus.ConnectionFailed, "stop: relay shutting down"),
+    };
 
     private async Task SpliceAsync(ILibp2pStream source, ILibp2pStream stop, PeerId from, PeerId target, RelayLimit? limit, RelayServerOptions options)
     {
@@ -248,13 +190,13 @@ public sealed partial class RelayServer
         });
     }
 
-    private async Task RefuseConnectAsync(ILibp2pStream source, PeerId? target, RelayStatus status, string reason)
+    private async Task RefuseConnectAsync(CircuitRequest request, PeerId? target, RelayStatus status, string reason)
     {
-        PeerId from = source.Connection.RemotePeer;
+        PeerId from = request.Peer;
         Interlocked.Increment(ref _connectsRefused);
         _metrics.CircuitRequests.Add(1, RelayMetrics.StatusTag(status));
         RelayLog.ConnectRefused(_logger, from, target, status, reason);
-        await AnswerAndCloseAsync(source, MessageIO.HopStatus(status)).ConfigureAwait(false);
+        await request.DenyAsync(status).ConfigureAwait(false);
         Raise(ConnectRefused, new RelayCircuitEventArgs(from, target, status));
     }
 

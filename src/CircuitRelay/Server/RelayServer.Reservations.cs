@@ -3,9 +3,6 @@ using CircuitRelay.Crypto;
 using ReservationVoucher = CircuitRelay.Crypto.ReservationVoucher;
 using CircuitRelay.Diagnostics;
 using CircuitRelay.Abstractions;
-using CircuitRelay.Protocol;
-using CircuitRelay.Protocol.Pb;
-using Google.Protobuf;
 
 namespace CircuitRelay.Server;
 
@@ -26,20 +23,21 @@ public sealed partial class RelayServer
         public DateTimeOffset Expiry { get; set; }
     }
 
-    private async Task HandleReserveAsync(ILibp2pStream stream, RelayServerOptions options)
+    /// <summary>The reservation policy: access control, rate limits and caps, then the answer through <paramref name="request"/>.</summary>
+    private async Task HandleReserveAsync(ReservationRequest request, RelayServerOptions options)
     {
-        ConnectionInfo connection = stream.Connection;
-        PeerId peer = connection.RemotePeer;
+        ConnectionInfo connection = request.Connection;
+        PeerId peer = request.Peer;
 
         if (connection.IsRelayed || connection.RemoteAddress.IsRelayed)
         {
-            await RefuseReservationAsync(stream, RelayStatus.PermissionDenied, "reservation over a relayed connection").ConfigureAwait(false);
+            await RefuseReservationAsync(request, RelayStatus.PermissionDenied, "reservation over a relayed connection").ConfigureAwait(false);
             return;
         }
 
         if (options.AllowReservation is { } allow && !allow(peer, connection.RemoteAddress))
         {
-            await RefuseReservationAsync(stream, RelayStatus.PermissionDenied, "refused by the access-control hook").ConfigureAwait(false);
+            await RefuseReservationAsync(request, RelayStatus.PermissionDenied, "refused by the access-control hook").ConfigureAwait(false);
             return;
         }
 
@@ -48,7 +46,7 @@ public sealed partial class RelayServer
         if (!_reservePeerLimiter.TryAcquire(peer, options.ReservationRateLimitPerPeer.Permits, options.ReservationRateLimitPerPeer.Period)
             || (ipKey is not null && !_reserveIpLimiter.TryAcquire(ipKey, options.ReservationRateLimitPerIp.Permits, options.ReservationRateLimitPerIp.Period)))
         {
-            await RefuseReservationAsync(stream, RelayStatus.ResourceLimitExceeded, "rate limited").ConfigureAwait(false);
+            await RefuseReservationAsync(request, RelayStatus.ResourceLimitExceeded, "rate limited").ConfigureAwait(false);
             return;
         }
 
@@ -91,17 +89,13 @@ public sealed partial class RelayServer
 
         if (refusal is not null)
         {
-            await RefuseReservationAsync(stream, RelayStatus.ReservationRefused, refusal).ConfigureAwait(false);
+            await RefuseReservationAsync(request, RelayStatus.ReservationRefused, refusal).ConfigureAwait(false);
             return;
         }
 
-        HopMessage response = BuildReservationResponse(peer, expiry, options);
-        try
-        {
-            using var timeout = new Internal.TimeoutScope(options.StreamTimeout, _time, _shutdown.Token);
-            await MessageIO.WriteAsync(stream.Output, response, timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        PeerId self = _host.Identity.PeerId;
+        byte[] voucher = new ReservationVoucher(self, peer, expiry).Seal(_host.Identity);
+        if (!await request.AcceptAsync(expiry, PublicAddresses(self, options), voucher, options.GetCircuitLimit()).ConfigureAwait(false))
         {
             // The peer never learnt about it: take the reservation back (go does the same).
             if (!renewed)
@@ -109,12 +103,9 @@ public sealed partial class RelayServer
                 RemoveReservation(peer, ReservationEventKind.Disconnected, expectedExpiry: null);
             }
 
-            stream.Abort();
-            await stream.DisposeAsync().ConfigureAwait(false);
             return;
         }
 
-        await stream.DisposeAsync().ConfigureAwait(false);
         if (renewed)
         {
             Interlocked.Increment(ref _reservationsRenewed);
@@ -129,10 +120,9 @@ public sealed partial class RelayServer
         Raise(ReservationChanged, new RelayReservationEventArgs(peer, renewed ? ReservationEventKind.Renewed : ReservationEventKind.Accepted, RelayStatus.Ok, expiry));
     }
 
-    private HopMessage BuildReservationResponse(PeerId peer, DateTimeOffset expiry, RelayServerOptions options)
+    /// <summary>The addresses a reservation names: the host's public ones (not relayed, passing the filter), each ending in <c>/p2p/&lt;self&gt;</c>.</summary>
+    private IEnumerable<Multiaddr> PublicAddresses(PeerId self, RelayServerOptions options)
     {
-        PeerId self = _host.Identity.PeerId;
-        var reservation = new Reservation { Expire = (ulong)expiry.ToUnixTimeSeconds() };
         foreach (Multiaddr address in _host.Addresses)
         {
             if (address.IsRelayed || (options.AddressFilter is { } filter && !filter(address)))
@@ -140,31 +130,17 @@ public sealed partial class RelayServer
                 continue;
             }
 
-            reservation.Addrs.Add(ByteString.CopyFrom(address.WithoutPeerId().WithPeerId(self).ToByteArray()));
+            yield return address.WithoutPeerId().WithPeerId(self);
         }
-
-        reservation.Voucher = ByteString.CopyFrom(new ReservationVoucher(self, peer, expiry).Seal(_host.Identity));
-        var response = new HopMessage
-        {
-            Type = HopMessage.Types.Type.Status,
-            Status = Status.Ok,
-            Reservation = reservation,
-        };
-        if (MessageIO.ToWire(options.GetCircuitLimit()) is { } limit)
-        {
-            response.Limit = limit;
-        }
-
-        return response;
     }
 
-    private async Task RefuseReservationAsync(ILibp2pStream stream, RelayStatus status, string reason)
+    private async Task RefuseReservationAsync(ReservationRequest request, RelayStatus status, string reason)
     {
-        PeerId peer = stream.Connection.RemotePeer;
+        PeerId peer = request.Peer;
         Interlocked.Increment(ref _reservationsRefused);
         _metrics.Reservations.Add(1, new KeyValuePair<string, object?>("outcome", "refused"), RelayMetrics.StatusTag(status));
         RelayLog.ReservationRefused(_logger, peer, status, reason);
-        await AnswerAndCloseAsync(stream, MessageIO.HopStatus(status)).ConfigureAwait(false);
+        await request.DenyAsync(status).ConfigureAwait(false);
         Raise(ReservationChanged, new RelayReservationEventArgs(peer, ReservationEventKind.Refused, status, null));
     }
 
