@@ -215,7 +215,9 @@ public sealed class HostConnectionTests : IAsyncLifetime
     {
         TestNode a = _fixture.CreateNode();
         TestNode b = _fixture.CreateNode();
+        Task<ConnectionInfo> openedAtB = NextConnectionEvent(h => b.Host.ConnectionOpened += h);
         await a.Host.ConnectAsync(b.Address).Within();
+        await openedAtB.Within(); // the dial returns once the dialer's side is up; b's finishes a moment later
         int closedAtA = 0;
         int closedAtB = 0;
         a.Host.ConnectionClosed += (_, e) => Count(e, b.Id, ref closedAtA);
