@@ -171,7 +171,7 @@ internal sealed record RelayedConnection(ConnectionInfo AtDialer, ConnectionInfo
     public Task Sever() => Dialer.CloseAsync(AtDialer).AsTask();
 }
 
-/// <summary>What the Identify and Ping tests ask of a host, in the in-memory host's words.</summary>
+/// <summary>The host vocabulary the Identify and Ping tests use (peer id, listen address, dial address).</summary>
 internal static class ServiceTestHosts
 {
     extension(Libp2pHost host)
