@@ -1,6 +1,5 @@
 using CircuitRelay.Multiformats;
 using CircuitRelay.Abstractions;
-using CircuitRelay.InMemory;
 using CircuitRelay.Protocols.Identify;
 using CircuitRelay.ReferenceHost.Tests.TestSupport;
 using Google.Protobuf;
@@ -15,8 +14,8 @@ public sealed class IdentifyPushTests : IAsyncLifetime
 
     private readonly ServiceTestNetwork _net = new();
     private readonly List<string> _protocolsOfB = ["/ipfs/id/1.0.0", "/test/b/1.0.0"];
-    private InMemoryHost _a = null!;
-    private InMemoryHost _b = null!;
+    private Libp2pHost _a = null!;
+    private Libp2pHost _b = null!;
     private IdentifyService _idA = null!;
     private IdentifyService _idB = null!;
 
@@ -28,7 +27,7 @@ public sealed class IdentifyPushTests : IAsyncLifetime
         _idB = _net.Track(new IdentifyService(_b, () => [.. _protocolsOfB], "host-b/1.0", NullLogger.Instance, TimeProvider.System));
         _idA.Start();
         _idB.Start();
-        await _a.ConnectAsync(_b.PeerId).Within();
+        await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
     }
 
     public async Task DisposeAsync() => await _net.DisposeAsync();
@@ -138,7 +137,7 @@ public sealed class IdentifyPushTests : IAsyncLifetime
     }
 
     /// <summary>Sends <paramref name="message"/> as a push and waits for the receiver to close (or reset) the stream.</summary>
-    private static async Task SendRawPushAsync(InMemoryHost from, InMemoryHost to, IdentifyMessage message)
+    private static async Task SendRawPushAsync(Libp2pHost from, Libp2pHost to, IdentifyMessage message)
     {
         await using ILibp2pStream stream = await from.OpenStreamAsync(to.PeerId, IdentifyService.PushProtocolId, AnyConnection).Within();
         await LengthPrefixed.WriteAsync(stream.Output, message.ToByteArray()).Within();

@@ -1,7 +1,6 @@
 using CircuitRelay.Crypto;
 using CircuitRelay.Multiformats;
 using CircuitRelay.Abstractions;
-using CircuitRelay.InMemory;
 using CircuitRelay.Protocols.Identify;
 using CircuitRelay.ReferenceHost.Tests.TestSupport;
 using Google.Protobuf;
@@ -17,8 +16,8 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
 
     private readonly ServiceTestNetwork _net = new();
     private readonly ManualTimeProvider _time = new();
-    private InMemoryHost _a = null!;
-    private InMemoryHost _b = null!;
+    private Libp2pHost _a = null!;
+    private Libp2pHost _b = null!;
     private IdentifyService _idA = null!;
 
     public async Task InitializeAsync()
@@ -27,7 +26,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
         _b = _net.CreateHost("10.0.2.2");
         _idA = _net.Track(new IdentifyService(_a, () => ["/ipfs/id/1.0.0"], "host-a/1.0", NullLogger.Instance, _time));
         _idA.Start();
-        await _a.ConnectAsync(_b.PeerId).Within();
+        await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
     }
 
     public async Task DisposeAsync() => await _net.DisposeAsync();

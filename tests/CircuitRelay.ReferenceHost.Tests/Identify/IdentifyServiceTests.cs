@@ -1,6 +1,5 @@
 using CircuitRelay.Multiformats;
 using CircuitRelay.Abstractions;
-using CircuitRelay.InMemory;
 using CircuitRelay.Protocols.Identify;
 using CircuitRelay.ReferenceHost.Tests.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -14,8 +13,8 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     private static readonly string[] ProtocolsOfB = ["/ipfs/id/1.0.0", "/libp2p/circuit/relay/0.2.0/stop"];
 
     private readonly ServiceTestNetwork _net = new();
-    private InMemoryHost _a = null!;
-    private InMemoryHost _b = null!;
+    private Libp2pHost _a = null!;
+    private Libp2pHost _b = null!;
     private IdentifyService _idA = null!;
     private IdentifyService _idB = null!;
 
@@ -33,7 +32,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_DialerIdentifiesListener_ReturnsListenersKeyProtocolsAddressesAndVersions()
     {
-        await _a.ConnectAsync(_b.PeerId).Within();
+        await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
 
         IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
@@ -47,7 +46,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_ListenerIdentifiesDialer_ReturnsDialersKeyProtocolsAddressesAndAgent()
     {
-        await _a.ConnectAsync(_b.PeerId).Within();
+        await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
 
         IdentifyInfo info = await _idB.IdentifyAsync(_a.PeerId).Within();
 
@@ -60,7 +59,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_DialerIdentifiesListener_ObservedAddressIsDialersAddressAsSeenByListener()
     {
-        ConnectionInfo atA = await _a.ConnectAsync(_b.PeerId).Within();
+        ConnectionInfo atA = await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
 
         IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
@@ -71,7 +70,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_ListenerIdentifiesDialer_ObservedAddressIsListenersListenAddress()
     {
-        await _a.ConnectAsync(_b.PeerId).Within();
+        await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
 
         IdentifyInfo info = await _idB.IdentifyAsync(_a.PeerId).Within();
 
@@ -81,7 +80,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_DirectConnection_AddsObservedAddress()
     {
-        ConnectionInfo atA = await _a.ConnectAsync(_b.PeerId).Within();
+        ConnectionInfo atA = await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
 
         await _idA.IdentifyAsync(_b.PeerId).Within();
 
@@ -94,9 +93,9 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
         var observed = new List<Multiaddr>();
         for (int i = 0; i < 9; i++)
         {
-            InMemoryHost peer = _net.CreateHost();
+            Libp2pHost peer = _net.CreateHost();
             StartService(peer, ProtocolsOfB, "peer/1.0");
-            ConnectionInfo atA = await _a.ConnectAsync(peer.PeerId).Within();
+            ConnectionInfo atA = await ServiceTestNetwork.ConnectAsync(_a, peer).Within();
             await _idA.IdentifyAsync(peer.PeerId).Within();
             observed.Insert(0, atA.LocalAddress!);
         }
@@ -107,7 +106,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_Success_StoresPeerAndRaisesIdentified()
     {
-        ConnectionInfo atA = await _a.ConnectAsync(_b.PeerId).Within();
+        ConnectionInfo atA = await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
         var raised = new TaskCompletionSource<IdentifiedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
         _idA.Identified += (_, e) => raised.TrySetResult(e);
 
@@ -132,7 +131,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_LimitedConnection_ReturnsRemoteInfo()
     {
-        RelayedConnection relayed = await ServiceTestNetwork.ConnectRelayedAsync(_a, _b);
+        RelayedConnection relayed = await _net.ConnectRelayedAsync(_a, _b);
         relayed.AtDialer.IsLimited.Should().BeTrue();
 
         IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
@@ -145,7 +144,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task IdentifyAsync_LimitedConnection_DoesNotAddObservedAddress()
     {
-        await ServiceTestNetwork.ConnectRelayedAsync(_a, _b);
+        await _net.ConnectRelayedAsync(_a, _b);
 
         IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
@@ -156,8 +155,8 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task QueryHandler_RelayedListenAddress_IsNotAdvertised()
     {
-        _b.AddAddress(Multiaddr.Parse($"/ip4/10.250.0.1/tcp/4001/p2p/{_a.PeerId}/p2p-circuit"));
-        await _a.ConnectAsync(_b.PeerId).Within();
+        _b.AddExternalAddress(Multiaddr.Parse($"/ip4/10.250.0.1/tcp/4001/p2p/{_a.PeerId}/p2p-circuit"));
+        await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
 
         IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
@@ -169,10 +168,10 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     {
         for (int port = 1; port <= 400; port++)
         {
-            _b.AddAddress(Multiaddr.Parse($"/ip4/10.0.0.2/tcp/{port}"));
+            _b.AddExternalAddress(Multiaddr.Parse($"/ip4/10.0.0.2/tcp/{port}"));
         }
 
-        await _a.ConnectAsync(_b.PeerId).Within();
+        await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
         await using ILibp2pStream stream = await _a.OpenStreamAsync(_b.PeerId, IdentifyService.ProtocolId).Within();
 
         byte[]? body = await LengthPrefixed.ReadAsync(stream.Input, 8192).Within();
@@ -188,7 +187,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task ConnectionClosed_LastConnectionToPeer_ForgetsPeer()
     {
-        await _a.ConnectAsync(_b.PeerId).Within();
+        await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
         await _idA.IdentifyAsync(_b.PeerId).Within();
         _idA.Peers.Should().ContainKey(_b.PeerId);
 
@@ -200,13 +199,13 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task ConnectionClosed_AnotherConnectionRemains_KeepsPeer()
     {
-        await _a.ConnectAsync(_b.PeerId).Within();
-        RelayedConnection relayed = await ServiceTestNetwork.ConnectRelayedAsync(_a, _b);
+        await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
+        RelayedConnection relayed = await _net.ConnectRelayedAsync(_a, _b);
         await _idA.IdentifyAsync(_b.PeerId).Within();
         var closed = new TaskCompletionSource<ConnectionInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
         _a.ConnectionClosed += (_, e) => closed.TrySetResult(e.Connection);
 
-        relayed.Sever();
+        await relayed.Sever();
 
         (await closed.Task.Within()).Should().BeSameAs(relayed.AtDialer);
         _idA.Peers.Should().ContainKey(_b.PeerId);
@@ -215,12 +214,12 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task ConnectionClosed_OnlyConnectionSevered_ForgetsPeer()
     {
-        RelayedConnection relayed = await ServiceTestNetwork.ConnectRelayedAsync(_a, _b);
+        RelayedConnection relayed = await _net.ConnectRelayedAsync(_a, _b);
         await _idA.IdentifyAsync(_b.PeerId).Within();
         var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _a.ConnectionClosed += (_, _) => closed.TrySetResult();
 
-        relayed.Sever();
+        await relayed.Sever();
 
         await closed.Task.Within();
         _idA.Peers.Should().NotContainKey(_b.PeerId);
@@ -237,7 +236,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     [Fact]
     public async Task DisposeAsync_StartedService_RemovesHandlers()
     {
-        await _a.ConnectAsync(_b.PeerId).Within();
+        await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
 
         await _idB.DisposeAsync();
 
@@ -255,7 +254,7 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
         await identify.Should().ThrowAsync<ObjectDisposedException>();
     }
 
-    private IdentifyService StartService(InMemoryHost host, string[] protocols, string agent, TimeProvider? time = null)
+    private IdentifyService StartService(Libp2pHost host, string[] protocols, string agent, TimeProvider? time = null)
     {
         IdentifyService service = _net.Track(new IdentifyService(host, () => protocols, agent, NullLogger.Instance, time ?? TimeProvider.System));
         service.Start();

@@ -1,43 +1,73 @@
+using System.Net;
+using CircuitRelay.Abstractions;
 using CircuitRelay.Client;
 using CircuitRelay.Crypto;
-using CircuitRelay.InMemory;
+using CircuitRelay.ReferenceHost;
+using CircuitRelay.ReferenceHost.Transports.Memory;
 using CircuitRelay.Server;
 using CircuitRelay.Transport;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CircuitRelay.Tests.Infrastructure;
 
-/// <summary>A node of a test network: an in-memory host with a started relay client and the circuit transport.</summary>
+/// <summary>
+/// A node of a test network: a reference host (Noise + Yamux) over its own memory transport, with a started relay
+/// client whose circuit transport is added to the host.
+/// </summary>
 public sealed class TestNode
 {
-    public required InMemoryHost Host { get; init; }
+    public required Libp2pHost Host { get; init; }
 
     public required RelayClient Client { get; init; }
 
     public required CircuitTransport Transport { get; init; }
 
+    /// <summary>The node's place on the memory network (<see cref="MemoryTransport.AbortAll"/> kills the node).</summary>
+    public required MemoryTransport Network { get; init; }
+
     public PeerId Id => Host.Identity.PeerId;
+
+    /// <summary><c>/ip4/…/tcp/4001/p2p/&lt;id&gt;</c>: where others dial the node (public nodes only).</summary>
+    public Multiaddr Address => Host.ListenAddresses[0].WithPeerId(Id);
+
+    /// <summary>Options for <see cref="ILibp2pHost.OpenStreamAsync"/> that let the host dial this node.</summary>
+    public OpenStreamOptions DialHere => new() { DialAddresses = [Address] };
 }
 
 /// <summary>
-/// A relay (host + <see cref="RelayServer"/>) on an in-memory network with a manual clock, and a
-/// factory for client nodes. One fixture per test.
+/// A relay (reference host + <see cref="RelayServer"/>) and client nodes, every one a <see cref="Libp2pHost"/> over a
+/// <see cref="MemoryTransport"/> of one <see cref="MemoryNetwork"/>, all on the fixture's manual clock. Every flow
+/// runs through the production multistream-select, Noise and Yamux. One fixture per test.
 /// </summary>
+/// <remarks>
+/// The relay is 198.51.100.1, clients 198.51.100.2, .3, … on the public side. A client created with an ip sits behind
+/// a NAT whose public address is that ip (one NAT per ip, so several nodes can share an ip, as the per-ip limits
+/// need); such a node dials out but cannot be dialed. Every node listens on <c>/ip4/&lt;ip&gt;/tcp/4001</c>.
+/// </remarks>
 public sealed class RelayFixture : IAsyncDisposable
 {
+    /// <summary>The port every node listens on.</summary>
+    public const int ListenPort = 4001;
+
+    /// <summary>The host's handshake, dial and negotiation deadline on the manual clock (see <see cref="StartHost"/>).</summary>
+    private static readonly TimeSpan HostDeadline = TimeSpan.FromDays(30);
+
     private readonly List<IAsyncDisposable> _owned = [];
+    private readonly List<Libp2pHost> _hosts = [];
+    private readonly List<KeyIdentity> _identities = [];
+    private readonly Dictionary<IPAddress, (MemoryNat Nat, int Next)> _nats = [];
+    private readonly System.Threading.Channels.Channel<RelayCircuitEventArgs> _closedCircuits = System.Threading.Channels.Channel.CreateUnbounded<RelayCircuitEventArgs>();
+    private int _nextPublic = 2;
 
     private RelayFixture(RelayServerOptions serverOptions, RelayClientOptions clientOptions)
     {
         ClientOptions = clientOptions;
-        Network = new InMemoryNetwork(Time);
-        RelayHost = Network.CreateHost(KeyIdentity.Generate(), SignatureVerifier.Default, "198.51.100.1");
+        RelayNetwork = Network.AddNode(IPAddress.Parse("198.51.100.1"));
+        RelayHost = StartHost(RelayNetwork);
         Server = new RelayServer(RelayHost, serverOptions, NullLoggerFactory.Instance, Meters, Time);
         Server.CircuitClosed += (_, e) => _closedCircuits.Writer.TryWrite(e);
         Server.Start();
     }
-
-    private readonly System.Threading.Channels.Channel<RelayCircuitEventArgs> _closedCircuits = System.Threading.Channels.Channel.CreateUnbounded<RelayCircuitEventArgs>();
 
     /// <summary>The next circuit-closed event of the relay (events are queued from the start).</summary>
     public Task<RelayCircuitEventArgs> NextClosedCircuitAsync() => _closedCircuits.Reader.ReadAsync().Within();
@@ -46,9 +76,12 @@ public sealed class RelayFixture : IAsyncDisposable
 
     public TestMeterFactory Meters { get; } = new();
 
-    public InMemoryNetwork Network { get; }
+    public MemoryNetwork Network { get; } = new();
 
-    public InMemoryHost RelayHost { get; }
+    public Libp2pHost RelayHost { get; }
+
+    /// <summary>The relay's place on the memory network.</summary>
+    public MemoryTransport RelayNetwork { get; }
 
     public RelayServer Server { get; }
 
@@ -56,11 +89,14 @@ public sealed class RelayFixture : IAsyncDisposable
 
     public PeerId RelayId => RelayHost.Identity.PeerId;
 
-    /// <summary><c>/ip4/…/tcp/…/p2p/&lt;relay&gt;</c>.</summary>
-    public Multiaddr RelayAddress => RelayHost.Addresses[0].WithPeerId(RelayId);
+    /// <summary><c>/ip4/198.51.100.1/tcp/4001/p2p/&lt;relay&gt;</c>.</summary>
+    public Multiaddr RelayAddress => RelayHost.ListenAddresses[0].WithPeerId(RelayId);
 
-    /// <summary><c>/ip4/…/tcp/…/p2p/&lt;relay&gt;/p2p-circuit</c>.</summary>
+    /// <summary><c>/ip4/198.51.100.1/tcp/4001/p2p/&lt;relay&gt;/p2p-circuit</c>.</summary>
     public Multiaddr RelayCircuitAddress => RelayAddress.Encapsulate("/p2p-circuit");
+
+    /// <summary>Options for <see cref="ILibp2pHost.OpenStreamAsync"/> that let a client's host dial the relay.</summary>
+    public OpenStreamOptions DialRelay => new() { DialAddresses = [RelayAddress] };
 
     public static RelayFixture Create(Action<RelayServerOptions>? server = null, Action<RelayClientOptions>? client = null)
     {
@@ -80,16 +116,39 @@ public sealed class RelayFixture : IAsyncDisposable
             server?.Invoke(o);
         });
 
+    /// <summary>
+    /// A client node: on the public side at the next 198.51.100.x, or, when <paramref name="ip"/> is given, behind
+    /// the NAT whose public address is <paramref name="ip"/> (the relay sees that ip).
+    /// </summary>
     public TestNode CreateNode(string? ip = null)
     {
-        InMemoryHost host = Network.CreateHost(KeyIdentity.Generate(), SignatureVerifier.Default, ip);
+        MemoryTransport transport;
+        if (ip is null)
+        {
+            transport = Network.AddNode(IPAddress.Parse($"198.51.100.{_nextPublic++}"));
+        }
+        else
+        {
+            IPAddress publicAddress = IPAddress.Parse(ip);
+            if (!_nats.TryGetValue(publicAddress, out var nat))
+            {
+                nat = (Network.AddNat(publicAddress, NatMapping.EndpointIndependent), 2);
+            }
+
+            transport = nat.Nat.AddNode(IPAddress.Parse($"192.168.0.{nat.Next}"));
+            _nats[publicAddress] = (nat.Nat, nat.Next + 1);
+        }
+
+        Libp2pHost host = StartHost(transport);
         var client = new RelayClient(host, ClientOptions, NullLoggerFactory.Instance, Meters, Time);
         client.Start();
         _owned.Add(client);
-        return new TestNode { Host = host, Client = client, Transport = new CircuitTransport(client) };
+        var circuits = new CircuitTransport(client);
+        host.AddTransport(circuits);
+        return new TestNode { Host = host, Client = client, Transport = circuits, Network = transport };
     }
 
-    /// <summary>A node listening through the relay.</summary>
+    /// <summary>A node listening through the relay on a raw <see cref="CircuitListener"/> (the test accepts; no upgrade).</summary>
     public async Task<(TestNode Node, CircuitListener Listener)> CreateListenerAsync(string? ip = null)
     {
         TestNode node = CreateNode(ip);
@@ -98,7 +157,15 @@ public sealed class RelayFixture : IAsyncDisposable
         return (node, listener);
     }
 
-    public Multiaddr CircuitAddressOf(TestNode target) => Multiaddr.CreateCircuit(RelayHost.Addresses[0], RelayId, target.Id);
+    /// <summary>A node whose host listens through the relay: the host accepts and upgrades (Noise + Yamux) each circuit.</summary>
+    public async Task<(TestNode Node, ITransportListener Listener)> CreateHostListenerAsync(string? ip = null)
+    {
+        TestNode node = CreateNode(ip);
+        ITransportListener listener = await node.Host.ListenAsync(RelayCircuitAddress).Within();
+        return (node, listener);
+    }
+
+    public Multiaddr CircuitAddressOf(TestNode target) => Multiaddr.CreateCircuit(RelayHost.ListenAddresses[0], RelayId, target.Id);
 
     /// <summary>Dials <paramref name="target"/> from <paramref name="source"/> and accepts on <paramref name="listener"/>.</summary>
     public async Task<(RelayedConnection Dialer, RelayedConnection Listener)> ConnectAsync(TestNode source, TestNode target, CircuitListener listener)
@@ -110,6 +177,27 @@ public sealed class RelayFixture : IAsyncDisposable
         return (dialer, accepted!);
     }
 
+    /// <summary>
+    /// Closes every connection of <paramref name="node"/> to <paramref name="peer"/> and returns once the node's host
+    /// has forgotten them (<see cref="ILibp2pHost.ConnectionClosed"/> raised), as a disconnect that is over.
+    /// </summary>
+    public static async Task DisconnectAsync(TestNode node, PeerId peer)
+    {
+        foreach (ConnectionInfo connection in node.Host.GetConnections(peer))
+        {
+            await node.Host.CloseAsync(connection).Within();
+        }
+    }
+
+    /// <summary>
+    /// Waits until Identify ran both ways between <paramref name="node"/> and the relay (each host stored the other's
+    /// record). Identify starts on every new connection and arms its own timeout timers: a test that counts the clock's
+    /// timers waits for it first.
+    /// </summary>
+    public Task IdentifiedWithRelayAsync(TestNode node) => Task.WhenAll(
+        IdentifiedAsync(node.Host, RelayId),
+        IdentifiedAsync(RelayHost, node.Id));
+
     public async ValueTask DisposeAsync()
     {
         for (int i = _owned.Count - 1; i >= 0; i--)
@@ -118,7 +206,71 @@ public sealed class RelayFixture : IAsyncDisposable
         }
 
         await Server.DisposeAsync();
-        await Network.DisposeAsync();
+        for (int i = _hosts.Count - 1; i >= 0; i--)
+        {
+            await _hosts[i].DisposeAsync();
+        }
+
+        Network.Dispose();
+        foreach (KeyIdentity identity in _identities)
+        {
+            identity.Dispose();
+        }
+
         Meters.Dispose();
     }
+
+    private static async Task IdentifiedAsync(Libp2pHost host, PeerId peer)
+    {
+        var identified = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnIdentified(object? sender, PeerIdentifiedEventArgs e)
+        {
+            if (e.Record.Peer == peer)
+            {
+                identified.TrySetResult();
+            }
+        }
+
+        host.PeerIdentified += OnIdentified;
+        try
+        {
+            if (host.GetPeer(peer) is null)
+            {
+                await identified.Task.Within();
+            }
+        }
+        finally
+        {
+            host.PeerIdentified -= OnIdentified;
+        }
+    }
+
+    private Libp2pHost StartHost(MemoryTransport transport)
+    {
+        var identity = KeyIdentity.Generate();
+        _identities.Add(identity);
+        var options = new Libp2pHostOptions
+        {
+            // The fixture's clock only moves when a test advances it, often by minutes or hours (TTLs, renewals,
+            // timeouts of the relay). The host's own deadlines would then fire whenever a test crosses them, in the
+            // middle of an unrelated flow: keep-alive pings off, and the handshake, dial and stream-negotiation
+            // deadlines far beyond any test's total advance (30 days; the CancellationTokenSource limit is ~49 days).
+            // Every handshake and negotiation completes without the clock moving, so no test relies on them.
+            KeepAliveInterval = null,
+            HandshakeTimeout = HostDeadline,
+            DialTimeout = HostDeadline,
+            StreamNegotiationTimeout = HostDeadline,
+        };
+        options.Transports.Add(transport);
+        string ip = transport.Addresses[0].ToString();
+        options.ListenAddresses.Add($"/ip4/{ip}/tcp/{ListenPort}");
+
+        // Over the memory transport binding is synchronous, so the start completes before it returns; the wait only
+        // guards against a change there (bounded, never a hang).
+        Task<Libp2pHost> start = Libp2pHost.StartAsync(identity, options, NullLoggerFactory.Instance, Time);
+        Libp2pHost host = start.IsCompletedSuccessfully ? start.Result : start.WaitAsync(Bounded.Timeout).GetAwaiter().GetResult();
+        _hosts.Add(host);
+        return host;
+    }
+
 }

@@ -167,14 +167,12 @@ public sealed class ConnectTests
         // The target of a relayed connection runs a relay too; a hop request that arrives over the
         // relayed connection must be refused.
         await using var fixture = RelayFixture.CreateUnlimited();
-        var (target, listener) = await fixture.CreateListenerAsync();
+        var (target, _) = await fixture.CreateHostListenerAsync();
         await using var targetRelay = new RelayServer(target.Host, new RelayServerOptions(), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, fixture.Meters, fixture.Time);
         targetRelay.Start();
         TestNode source = fixture.CreateNode();
-        var (dialer, accepted) = await fixture.ConnectAsync(source, target, listener);
-        await Task.WhenAll(
-            source.Host.AddConnectionAsync(dialer, target.Id, dialer.RemoteAddress, ConnectionDirection.Outbound, isRelayed: true, dialer.Limit).AsTask(),
-            target.Host.AddConnectionAsync(accepted, source.Id, accepted.RemoteAddress, ConnectionDirection.Inbound, isRelayed: true, accepted.Limit).AsTask()).Within();
+        ConnectionInfo relayed = await source.Host.DialAsync(fixture.CircuitAddressOf(target)).Within();
+        relayed.IsRelayed.Should().BeTrue();
 
         Func<Task> reserve = () => source.Client.ReserveAsync(target.Id);
         Func<Task> connect = () => source.Client.ConnectAsync(target.Id, fixture.CreateNode().Id);
@@ -191,7 +189,7 @@ public sealed class ConnectTests
         await using var fixture = RelayFixture.CreateUnlimited();
         var (target, listener) = await fixture.CreateListenerAsync();
         TestNode source = fixture.CreateNode();
-        ILibp2pStream hop = await source.Host.OpenStreamAsync(fixture.RelayId, RelayProtocol.Hop).Within();
+        ILibp2pStream hop = await source.Host.OpenStreamAsync(fixture.RelayId, RelayProtocol.Hop, fixture.DialRelay).Within();
         var connect = new global::CircuitRelay.Protocol.Pb.HopMessage
         {
             Type = global::CircuitRelay.Protocol.Pb.HopMessage.Types.Type.Connect,

@@ -9,7 +9,7 @@ namespace CircuitRelay.Tests.Relay;
 
 /// <summary>
 /// A caller tells a relay's refusal from a dropped connection, a timeout and a protocol violation by
-/// <see cref="RelayException.Kind"/>, over the in-memory host (a real relay, or a scripted fake one).
+/// <see cref="RelayException.Kind"/>, over the reference host and the memory transport (a real relay, or a scripted fake one).
 /// </summary>
 public sealed class ErrorKindTests
 {
@@ -88,7 +88,7 @@ public sealed class ErrorKindTests
     {
         await using var fixture = RelayFixture.Create();
         TestNode relay = fixture.CreateNode();
-        relay.Host.AcceptsInboundConnections = false;
+        relay.Host.AddGate(new DenyGate(InboundStage.Connection)); // reset before the handshake, as behind a firewall
 
         Func<Task> act = () => fixture.CreateNode().Client.ConnectAsync(relay.Id, fixture.CreateNode().Id, [relay.Host.Addresses[0]]);
 
@@ -232,7 +232,7 @@ public sealed class ErrorKindTests
     }
 
     /// <summary>A node that answers hop streams with <paramref name="serve"/> instead of a relay service.</summary>
-    private static TestNode FakeRelay(RelayFixture fixture, Func<global::CircuitRelay.InMemory.InMemoryHost, ILibp2pStream, Task> serve)
+    private static TestNode FakeRelay(RelayFixture fixture, Func<global::CircuitRelay.ReferenceHost.Libp2pHost, ILibp2pStream, Task> serve)
     {
         TestNode fake = fixture.CreateNode();
         fake.Host.SetStreamHandler(RelayProtocol.Hop, (stream, _) => serve(fake.Host, stream));

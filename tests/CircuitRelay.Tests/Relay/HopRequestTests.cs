@@ -175,7 +175,7 @@ public sealed class HopRequestTests
             return Task.CompletedTask;
         });
         TestNode client = fixture.CreateNode();
-        ILibp2pStream outbound = await client.Host.OpenStreamAsync(server.Id, protocol).Within();
+        ILibp2pStream outbound = await client.Host.OpenStreamAsync(server.Id, protocol, server.DialHere).Within();
         return (client, (outbound, await accepted.Task.Within()));
     }
 

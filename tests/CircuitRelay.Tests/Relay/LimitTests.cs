@@ -139,6 +139,7 @@ public sealed class LimitTests
         TestNode source = fixture.CreateNode();
         var (dialer1, accepted1) = await fixture.ConnectAsync(source, target1, listener1);
         var (dialer2, accepted2) = await fixture.ConnectAsync(source, target2, listener2);
+        await Task.WhenAll(fixture.IdentifiedWithRelayAsync(source), fixture.IdentifiedWithRelayAsync(target1), fixture.IdentifiedWithRelayAsync(target2)).Within(); // Identify's timers are armed by now
         int created = fixture.Time.TimersCreated;
         Task read1 = accepted1.Input.ReadToEndAsync();
         Task read2 = accepted2.Input.ReadToEndAsync();

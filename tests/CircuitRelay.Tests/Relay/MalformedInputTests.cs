@@ -120,7 +120,7 @@ public sealed class MalformedInputTests
         await using var fixture = RelayFixture.Create();
         var (target, _) = await fixture.CreateListenerAsync();
         TestNode stranger = fixture.CreateNode();
-        ILibp2pStream stop = await stranger.Host.OpenStreamAsync(target.Id, RelayProtocol.Stop).Within();
+        ILibp2pStream stop = await stranger.Host.OpenStreamAsync(target.Id, RelayProtocol.Stop, target.DialHere).Within();
         var connect = new StopMessage
         {
             Type = StopMessage.Types.Type.Connect,
@@ -220,7 +220,7 @@ public sealed class MalformedInputTests
 
     private static async Task<ILibp2pStream> OpenHopAsync(RelayFixture fixture, TestNode node)
     {
-        await node.Host.ConnectAsync(fixture.RelayId).Within();
+        await node.Host.ConnectAsync(fixture.RelayAddress).Within();
         return await node.Host.OpenStreamAsync(fixture.RelayId, RelayProtocol.Hop).Within();
     }
 

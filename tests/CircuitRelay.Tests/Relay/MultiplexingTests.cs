@@ -12,14 +12,12 @@ public sealed class MultiplexingTests
     public async Task RelayedConnection_UpgradedByHost_CarriesConcurrentStreams()
     {
         await using var fixture = RelayFixture.CreateUnlimited();
-        var (target, listener) = await fixture.CreateListenerAsync();
+        var (target, _) = await fixture.CreateHostListenerAsync();
         TestNode source = fixture.CreateNode();
         target.Host.SetStreamHandler(Echo, EchoAsync, new StreamHandlerOptions { AllowLimitedConnection = true });
-        var (dialer, accepted) = await fixture.ConnectAsync(source, target, listener);
+        Task<ConnectionInfo> inboundTask = NextRelayedConnectionOpenedAsync(target.Host);
 
-        Task<ConnectionInfo> outboundTask = source.Host.AddConnectionAsync(dialer, target.Id, dialer.RemoteAddress, ConnectionDirection.Outbound, isRelayed: true, dialer.Limit).AsTask();
-        Task<ConnectionInfo> inboundTask = target.Host.AddConnectionAsync(accepted, source.Id, accepted.RemoteAddress, ConnectionDirection.Inbound, isRelayed: true, accepted.Limit).AsTask();
-        ConnectionInfo outbound = await outboundTask.Within();
+        ConnectionInfo outbound = await source.Host.DialAsync(fixture.CircuitAddressOf(target)).Within();
         ConnectionInfo inbound = await inboundTask.Within();
         outbound.IsRelayed.Should().BeTrue();
         inbound.RemotePeer.Should().Be(source.Id);
@@ -40,4 +38,16 @@ public sealed class MultiplexingTests
         fixture.Server.GetStatistics().ActiveCircuits.Should().Be(1, "all 16 streams share one circuit");
     }
 
+    private static Task<ConnectionInfo> NextRelayedConnectionOpenedAsync(ILibp2pHost host)
+    {
+        var opened = new TaskCompletionSource<ConnectionInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
+        host.ConnectionOpened += (_, e) =>
+        {
+            if (e.Connection.IsRelayed)
+            {
+                opened.TrySetResult(e.Connection);
+            }
+        };
+        return opened.Task;
+    }
 }

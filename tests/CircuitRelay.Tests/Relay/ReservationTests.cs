@@ -188,7 +188,7 @@ public sealed class ReservationTests
     public async Task ReserveAsync_AddressFilter_AppliesToReservationAddresses()
     {
         await using var fixture = RelayFixture.Create(o => o.AddressFilter = a => !a.ToString().Contains("/ip4/198.51.100.1/", StringComparison.Ordinal));
-        fixture.RelayHost.AddAddress(Multiaddr.Parse("/dns4/relay.example.com/tcp/4001"));
+        fixture.RelayHost.AddExternalAddress(Multiaddr.Parse("/dns4/relay.example.com/tcp/4001"));
         TestNode node = fixture.CreateNode();
 
         RelayReservation reservation = await node.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();

@@ -1,13 +1,18 @@
 using System.IO.Pipelines;
 using CircuitRelay.Abstractions;
-using CircuitRelay.InMemory;
+using CircuitRelay.Tests.Infrastructure;
 
-namespace CircuitRelay.Tests.InMemory;
+namespace CircuitRelay.Tests.Host;
 
-/// <summary>The in-memory stream keeps the <see cref="ILibp2pStream"/> exception contract: only IOException or OperationCanceledException.</summary>
-public sealed class InMemoryStreamExceptionContractTests : InMemoryHostTestBase
+/// <summary>The reference host's streams keep the <see cref="ILibp2pStream"/> exception contract: only IOException or OperationCanceledException.</summary>
+public sealed class HostStreamExceptionContractTests : IAsyncLifetime
 {
     private const string Protocol = "/test/contract/1.0.0";
+    private readonly RelayFixture _fixture = RelayFixture.Create();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _fixture.DisposeAsync();
 
     [Fact]
     public async Task ReadAsync_AfterInputCompleted_ThrowsIOException()
@@ -72,9 +77,9 @@ public sealed class InMemoryStreamExceptionContractTests : InMemoryHostTestBase
 
     private async Task<ILibp2pStream> OpenAsync()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
-        b.SetStreamHandler(Protocol, (_, _) => Task.CompletedTask);
-        return await a.OpenStreamAsync(b.PeerId, Protocol).Within();
+        TestNode a = _fixture.CreateNode();
+        TestNode b = _fixture.CreateNode();
+        b.Host.SetStreamHandler(Protocol, (_, _) => Task.CompletedTask);
+        return await a.Host.OpenStreamAsync(b.Id, Protocol, b.DialHere).Within();
     }
 }

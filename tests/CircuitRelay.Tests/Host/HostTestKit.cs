@@ -1,16 +1,12 @@
 using System.IO.Pipelines;
 using CircuitRelay.Abstractions;
-using CircuitRelay.InMemory;
 
-namespace CircuitRelay.Tests.InMemory;
+namespace CircuitRelay.Tests.Host;
 
-/// <summary>Helpers shared by the in-memory host tests.</summary>
-internal static class InMemoryTestKit
+/// <summary>Helpers shared by the plug-in surface tests against the reference host.</summary>
+internal static class HostTestKit
 {
     public const string EchoProtocol = "/test/echo/1.0.0";
-
-    public static InMemoryHost CreateHost(this InMemoryNetwork network, string? ip = null) =>
-        network.CreateHost(TestIdentity.Create(), TestSignatureVerifier.Instance, ip);
 
     /// <summary>Writes <paramref name="data"/> in chunks, flushing each, then half-closes.</summary>
     public static async Task WriteAllAndCompleteAsync(this PipeWriter writer, byte[] data, int chunkSize = 16 * 1024)
@@ -24,7 +20,7 @@ internal static class InMemoryTestKit
         await writer.CompleteAsync();
     }
 
-    /// <summary>A task completed by the first event the subscription sees.</summary>
+    /// <summary>A task completed by the first event the subscription sees (that <paramref name="which"/> accepts).</summary>
     public static Task<ConnectionInfo> NextConnectionEvent(Action<EventHandler<ConnectionEventArgs>> subscribe, Func<ConnectionInfo, bool>? which = null)
     {
         var seen = new TaskCompletionSource<ConnectionInfo>(TaskCreationOptions.RunContinuationsAsynchronously);

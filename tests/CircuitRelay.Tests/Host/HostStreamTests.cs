@@ -1,21 +1,33 @@
 using System.IO.Pipelines;
 using System.Text;
 using CircuitRelay.Abstractions;
-using CircuitRelay.InMemory;
-using static CircuitRelay.Tests.InMemory.InMemoryTestKit;
+using CircuitRelay.Tests.Infrastructure;
+using static CircuitRelay.Tests.Host.HostTestKit;
 
-namespace CircuitRelay.Tests.InMemory;
+namespace CircuitRelay.Tests.Host;
 
-public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
+/// <summary>The stream half of the plug-in surface (<see cref="ILibp2pStream"/> ownership, half-close, reset), on the reference host over the memory transport.</summary>
+public sealed class HostStreamTests : IAsyncLifetime
 {
+    private readonly RelayFixture _fixture = RelayFixture.Create();
+    private TestNode _a = null!;
+    private TestNode _b = null!;
+
+    public Task InitializeAsync()
+    {
+        _a = _fixture.CreateNode();
+        _b = _fixture.CreateNode();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _fixture.DisposeAsync();
+
     [Fact]
     public async Task OpenStreamAsync_EchoHandler_EchoesBytes()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
-        b.SetStreamHandler(EchoProtocol, EchoAsync);
+        _b.Host.SetStreamHandler(EchoProtocol, EchoAsync);
 
-        ILibp2pStream stream = await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within();
+        ILibp2pStream stream = await _a.Host.OpenStreamAsync(_b.Id, EchoProtocol, _b.DialHere).Within();
         await using (stream)
         {
             byte[] data = RandomBytes(100_000, seed: 1);
@@ -24,42 +36,38 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
 
             (await echoed.Within()).Should().Equal(data);
             stream.Protocol.Should().Be(EchoProtocol);
-            stream.Connection.RemotePeer.Should().Be(b.PeerId);
+            stream.Connection.RemotePeer.Should().Be(_b.Id);
         }
     }
 
     [Fact]
     public async Task OutputComplete_AfterData_RemoteReadsAllThenEndAndCanStillReply()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
         var received = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        b.SetStreamHandler("/test/half-close", async (stream, _) =>
+        _b.Host.SetStreamHandler("/test/half-close", async (stream, _) =>
         {
             await using (stream)
             {
                 received.TrySetResult(await stream.Input.ReadToEndAsync());
-                await stream.Output.WriteAsync(System.Text.Encoding.UTF8.GetBytes("reply"));
+                await stream.Output.WriteAsync(Encoding.UTF8.GetBytes("reply"));
                 await stream.Output.CompleteAsync();
             }
         });
 
-        await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/half-close").Within();
-        await client.Output.WriteAsync(System.Text.Encoding.UTF8.GetBytes("request"));
+        await using ILibp2pStream client = await _a.Host.OpenStreamAsync(_b.Id, "/test/half-close", _b.DialHere).Within();
+        await client.Output.WriteAsync(Encoding.UTF8.GetBytes("request"));
         await client.Output.CompleteAsync();
 
-        System.Text.Encoding.UTF8.GetString(await received.Task.Within()).Should().Be("request");
-        System.Text.Encoding.UTF8.GetString(await client.Input.ReadToEndAsync().Within()).Should().Be("reply");
+        Encoding.UTF8.GetString(await received.Task.Within()).Should().Be("request");
+        Encoding.UTF8.GetString(await client.Input.ReadToEndAsync().Within()).Should().Be("reply");
     }
 
     [Fact]
     public async Task Abort_RemoteReading_ReadThrowsIOException()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
         var readFailure = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
         var handlerReading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        b.SetStreamHandler("/test/abort", async (stream, _) =>
+        _b.Host.SetStreamHandler("/test/abort", async (stream, _) =>
         {
             await using (stream)
             {
@@ -78,22 +86,20 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
             }
         });
 
-        ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/abort").Within();
+        ILibp2pStream client = await _a.Host.OpenStreamAsync(_b.Id, "/test/abort", _b.DialHere).Within();
         await client.Output.WriteAsync(new byte[] { 1 });
         await handlerReading.Task.Within();
         client.Abort();
 
-        (await readFailure.Task.Within()).Should().BeOfType<IOException>();
+        (await readFailure.Task.Within()).Should().BeAssignableTo<IOException>();
         await client.DisposeAsync();
     }
 
     [Fact]
     public async Task Abort_Locally_LocalReadAndFlushThrowIOException()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
-        b.SetStreamHandler(EchoProtocol, EchoAsync);
-        ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within();
+        _b.Host.SetStreamHandler(EchoProtocol, EchoAsync);
+        ILibp2pStream client = await _a.Host.OpenStreamAsync(_b.Id, EchoProtocol, _b.DialHere).Within();
 
         client.Abort();
 
@@ -104,62 +110,57 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
     }
 
     [Fact]
-    public async Task RemoteAbort_LocalWrite_ThrowsIOException()
+    public async Task RemoteAbort_LocalReadAndWrite_ThrowIOException()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
-        b.SetStreamHandler("/test/abort", (stream, _) =>
+        // The handler resets once the opener has written, so the reset cannot race the protocol negotiation
+        // (a reset drops what the opener has not read yet, the negotiation's answer included).
+        _b.Host.SetStreamHandler("/test/abort", async (stream, _) =>
         {
+            await stream.Input.ReadAtLeastAsync(1);
             stream.Abort();
-            return Task.CompletedTask;
         });
+        await using ILibp2pStream client = await _a.Host.OpenStreamAsync(_b.Id, "/test/abort", _b.DialHere).Within();
 
-        await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/abort").Within();
+        await client.Output.WriteAsync(new byte[] { 1 }).Within();
 
-        await FluentActions.Awaiting(async () => await client.Input.ReadAsync()).Should().ThrowAsync<IOException>();
-        await FluentActions.Awaiting(async () => await client.Output.WriteAsync(new byte[] { 1 })).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(async () => await client.Input.ReadAsync().Within()).Should().ThrowAsync<IOException>();
+        await FluentActions.Awaiting(async () => await client.Output.WriteAsync(new byte[] { 1 }).Within()).Should().ThrowAsync<IOException>();
     }
 
     [Fact]
     public async Task OpenStreamAsync_UnknownProtocol_ThrowsIOException()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
-        b.SetStreamHandler(EchoProtocol, EchoAsync);
+        _b.Host.SetStreamHandler(EchoProtocol, EchoAsync);
 
-        Func<Task> open = async () => await a.OpenStreamAsync(b.PeerId, "/test/unknown").Within();
+        Func<Task> open = async () => await _a.Host.OpenStreamAsync(_b.Id, "/test/unknown", _b.DialHere).Within();
 
-        (await open.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain("does not support protocol");
+        await open.Should().ThrowAsync<IOException>();
     }
 
     [Fact]
     public async Task RemoveStreamHandler_LaterStreams_AreRefused()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
-        b.SetStreamHandler(EchoProtocol, EchoAsync);
-        await using (await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within())
+        _b.Host.SetStreamHandler(EchoProtocol, EchoAsync);
+        await using (await _a.Host.OpenStreamAsync(_b.Id, EchoProtocol, _b.DialHere).Within())
         {
         }
 
-        b.RemoveStreamHandler(EchoProtocol);
+        _b.Host.RemoveStreamHandler(EchoProtocol);
 
-        Func<Task> open = async () => await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within();
+        Func<Task> open = async () => await _a.Host.OpenStreamAsync(_b.Id, EchoProtocol).Within();
         await open.Should().ThrowAsync<IOException>();
     }
 
     [Fact]
     public async Task OpenStreamAsync_FiftyConcurrentStreams_EachMovesQuarterMebibyteBothWaysByteExact()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
-        b.SetStreamHandler(EchoProtocol, EchoAsync);
-        await a.ConnectAsync(b.PeerId).Within();
+        _b.Host.SetStreamHandler(EchoProtocol, EchoAsync);
+        await _a.Host.ConnectAsync(_b.Address).Within();
 
         async Task RoundTripAsync(int seed)
         {
             byte[] data = RandomBytes(256 * 1024, seed);
-            await using ILibp2pStream stream = await a.OpenStreamAsync(b.PeerId, EchoProtocol);
+            await using ILibp2pStream stream = await _a.Host.OpenStreamAsync(_b.Id, EchoProtocol);
             Task<byte[]> echoed = stream.Input.ReadToEndAsync();
             await stream.Output.WriteAllAndCompleteAsync(data, chunkSize: 10_000 + seed);
             (await echoed).Should().Equal(data);
@@ -167,35 +168,33 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
 
         await Task.WhenAll(Enumerable.Range(1, 50).Select(RoundTripAsync)).Within();
 
-        a.GetConnections(b.PeerId).Should().ContainSingle("every stream shares the one connection");
+        _a.Host.GetConnections(_b.Id).Should().ContainSingle("every stream shares the one connection");
     }
 
     [Fact]
     public async Task UnreadStream_FillsItsWindow_OtherStreamsKeepFlowing()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
         var parked = new TaskCompletionSource<ILibp2pStream>(TaskCreationOptions.RunContinuationsAsynchronously);
-        b.SetStreamHandler("/test/park", (stream, _) =>
+        _b.Host.SetStreamHandler("/test/park", (stream, _) =>
         {
             parked.TrySetResult(stream); // never read
             return Task.CompletedTask;
         });
-        b.SetStreamHandler(EchoProtocol, EchoAsync);
+        _b.Host.SetStreamHandler(EchoProtocol, EchoAsync);
 
-        await using ILibp2pStream stalled = await a.OpenStreamAsync(b.PeerId, "/test/park").Within();
-        byte[] big = RandomBytes(4 * 1024 * 1024, seed: 7);
+        await using ILibp2pStream stalled = await _a.Host.OpenStreamAsync(_b.Id, "/test/park", _b.DialHere).Within();
+        byte[] big = RandomBytes(12 * 1024 * 1024, seed: 7); // three times the 4 MiB receive window Yamux grants
         Task<FlushResult> stuckWrite = stalled.Output.WriteAsync(big).AsTask();
 
         byte[] data = RandomBytes(300_000, seed: 8);
-        await using (ILibp2pStream echo = await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within())
+        await using (ILibp2pStream echo = await _a.Host.OpenStreamAsync(_b.Id, EchoProtocol).Within())
         {
             Task<byte[]> echoed = echo.Input.ReadToEndAsync();
             await echo.Output.WriteAllAndCompleteAsync(data).Within();
             (await echoed.Within()).Should().Equal(data);
         }
 
-        stuckWrite.IsCompleted.Should().BeFalse("the unread stream's sender is held back by its credit");
+        stuckWrite.IsCompleted.Should().BeFalse("the unread stream's sender is held back by its window");
 
         // Once the parked side reads, the stalled write completes and every byte arrives in order.
         ILibp2pStream remote = await parked.Task.Within();
@@ -209,18 +208,22 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
     [Fact]
     public async Task Handler_Throws_StreamIsResetAndHostKeepsServing()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
-        b.SetStreamHandler("/test/throw", (_, _) => throw new InvalidOperationException("handler bug"));
-        b.SetStreamHandler(EchoProtocol, EchoAsync);
-
-        await using (ILibp2pStream failing = await a.OpenStreamAsync(b.PeerId, "/test/throw").Within())
+        // The handler fails once the opener has written (see RemoteAbort_LocalReadAndWrite_ThrowIOException).
+        _b.Host.SetStreamHandler("/test/throw", async (stream, _) =>
         {
+            await stream.Input.ReadAtLeastAsync(1);
+            throw new InvalidOperationException("handler bug");
+        });
+        _b.Host.SetStreamHandler(EchoProtocol, EchoAsync);
+
+        await using (ILibp2pStream failing = await _a.Host.OpenStreamAsync(_b.Id, "/test/throw", _b.DialHere).Within())
+        {
+            await failing.Output.WriteAsync(new byte[] { 1 }).Within();
             await FluentActions.Awaiting(async () => await failing.Input.ReadAsync().Within())
                 .Should().ThrowAsync<IOException>();
         }
 
-        await using ILibp2pStream echo = await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within();
+        await using ILibp2pStream echo = await _a.Host.OpenStreamAsync(_b.Id, EchoProtocol).Within();
         await echo.Output.WriteAllAndCompleteAsync([1, 2, 3]);
         (await echo.Input.ReadToEndAsync().Within()).Should().Equal(1, 2, 3);
     }
@@ -228,16 +231,14 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
     [Fact]
     public async Task Handler_Returns_HostDoesNotDisposeTheStream()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
         var kept = new TaskCompletionSource<ILibp2pStream>(TaskCreationOptions.RunContinuationsAsynchronously);
-        b.SetStreamHandler("/test/keep", (stream, _) =>
+        _b.Host.SetStreamHandler("/test/keep", (stream, _) =>
         {
             kept.TrySetResult(stream);
             return Task.CompletedTask;
         });
 
-        await using ILibp2pStream client = await a.OpenStreamAsync(b.PeerId, "/test/keep").Within();
+        await using ILibp2pStream client = await _a.Host.OpenStreamAsync(_b.Id, "/test/keep", _b.DialHere).Within();
         ILibp2pStream server = await kept.Task.Within();
         await client.Output.WriteAllAndCompleteAsync([9, 8, 7]);
 
@@ -250,23 +251,21 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
     [Fact]
     public async Task OpenStreamAsync_Cancelled_ThrowsOperationCanceled()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
         using var cancelled = new CancellationTokenSource();
         await cancelled.CancelAsync();
 
-        Func<Task> open = async () => await a.OpenStreamAsync(b.PeerId, EchoProtocol, cancellationToken: cancelled.Token);
+        Func<Task> open = async () => await _a.Host.OpenStreamAsync(_b.Id, EchoProtocol, _b.DialHere, cancelled.Token);
 
         await open.Should().ThrowAsync<OperationCanceledException>();
     }
 
     [Fact]
-    public async Task OpenStreamAsync_UnknownPeer_ThrowsIOException()
+    public async Task OpenStreamAsync_UnreachablePeer_ThrowsIOException()
     {
-        InMemoryHost a = Network.CreateHost();
-        PeerId stranger = TestIdentity.Create().PeerId;
+        using var stranger = global::CircuitRelay.Crypto.KeyIdentity.Generate();
+        var nowhere = new OpenStreamOptions { DialAddresses = [Multiaddr.Parse("/ip4/192.0.2.99/tcp/4001")] };
 
-        Func<Task> open = async () => await a.OpenStreamAsync(stranger, EchoProtocol);
+        Func<Task> open = async () => await _a.Host.OpenStreamAsync(stranger.PeerId, EchoProtocol, nowhere);
 
         await open.Should().ThrowAsync<IOException>();
     }
@@ -274,26 +273,22 @@ public sealed class InMemoryHostStreamTests : InMemoryHostTestBase
     [Fact]
     public async Task OpenStreamAsync_ExistingConnectionOnlyWithoutConnection_ThrowsIOException()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
-        b.SetStreamHandler(EchoProtocol, EchoAsync);
+        _b.Host.SetStreamHandler(EchoProtocol, EchoAsync);
 
-        Func<Task> open = async () => await a.OpenStreamAsync(b.PeerId, EchoProtocol, new OpenStreamOptions { ExistingConnectionOnly = true });
+        Func<Task> open = async () => await _a.Host.OpenStreamAsync(_b.Id, EchoProtocol, new OpenStreamOptions { ExistingConnectionOnly = true, DialAddresses = [_b.Address] });
 
         await open.Should().ThrowAsync<IOException>();
-        a.GetConnections(b.PeerId).Should().BeEmpty();
+        _a.Host.GetConnections(_b.Id).Should().BeEmpty();
     }
 
     [Fact]
     public async Task OpenStreamAsync_NoConnection_DialsThePeer()
     {
-        InMemoryHost a = Network.CreateHost();
-        InMemoryHost b = Network.CreateHost();
-        b.SetStreamHandler(EchoProtocol, EchoAsync);
+        _b.Host.SetStreamHandler(EchoProtocol, EchoAsync);
 
-        await using ILibp2pStream stream = await a.OpenStreamAsync(b.PeerId, EchoProtocol).Within();
+        await using ILibp2pStream stream = await _a.Host.OpenStreamAsync(_b.Id, EchoProtocol, _b.DialHere).Within();
 
         stream.Connection.Direction.Should().Be(ConnectionDirection.Outbound);
-        a.GetConnections(b.PeerId).Should().ContainSingle().Which.Should().BeSameAs(stream.Connection);
+        _a.Host.GetConnections(_b.Id).Should().ContainSingle().Which.Should().BeSameAs(stream.Connection);
     }
 }
