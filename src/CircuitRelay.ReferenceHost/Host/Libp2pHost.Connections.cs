@@ -336,13 +336,15 @@ public sealed partial class Libp2pHost
 
     private async Task<HostConnection> DialAnyAsync(PeerId peer, OpenStreamOptions options, CancellationToken cancellationToken)
     {
-        if (options.DialAddresses.Count == 0)
+        // The caller's addresses first; without any, what the peer store knows (Identify's listen addresses).
+        IReadOnlyList<Multiaddr> addresses = options.DialAddresses.Count > 0 ? options.DialAddresses : GetPeer(peer)?.ListenAddresses ?? [];
+        if (addresses.Count == 0)
         {
             throw new IOException($"No connection to {peer} and no address to dial it.");
         }
 
         var errors = new List<Exception>();
-        foreach (Multiaddr address in options.DialAddresses.OrderBy(a => a.IsRelayed))
+        foreach (Multiaddr address in addresses.OrderBy(a => a.IsRelayed))
         {
             try
             {

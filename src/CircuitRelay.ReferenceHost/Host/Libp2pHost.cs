@@ -34,6 +34,7 @@ public sealed partial class Libp2pHost
     private readonly List<ITransport> _transports;
     private readonly List<HostConnection> _connections = [];
     private readonly HashSet<Task> _background = [];
+    private readonly Dictionary<(PeerId Peer, bool Relayed), Task<ConnectionInfo>> _pendingDials = [];
     private readonly CancellationTokenSource _shutdown = new();
     private long _nextConnectionId;
     private int _inboundConnections;
@@ -160,11 +161,63 @@ public sealed partial class Libp2pHost
             throw new ArgumentException($"'{address}' does not name the peer (/p2p/<id>).", nameof(address));
         }
 
-        if (!options.ForceNewConnection && FindConnection(expected, allowLimited: address.IsRelayed) is { } existing)
+        if (expected == Identity.PeerId)
+        {
+            throw new IOException($"Cannot dial '{address}': it names this host itself.");
+        }
+
+        if (options.ForceNewConnection)
+        {
+            return await DialNewAsync(address, expected, options, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (FindConnection(expected, allowLimited: address.IsRelayed) is { } existing)
         {
             return existing.Info;
         }
 
+        // Concurrent dials to one peer (direct or relayed) share one connection attempt, as go's swarm does.
+        var key = (expected, address.IsRelayed);
+        TaskCompletionSource<ConnectionInfo>? mine = null;
+        Task<ConnectionInfo>? pending;
+        lock (_lock)
+        {
+            if (!_pendingDials.TryGetValue(key, out pending))
+            {
+                mine = new TaskCompletionSource<ConnectionInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
+                _pendingDials[key] = mine.Task;
+            }
+        }
+
+        if (mine is null)
+        {
+            return await pending!.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            ConnectionInfo connection = await DialNewAsync(address, expected, options, cancellationToken).ConfigureAwait(false);
+            mine.SetResult(connection);
+            return connection;
+        }
+        catch (Exception ex)
+        {
+            mine.SetException(ex);
+            _ = mine.Task.Exception; // observed here: waiters, if any, see it too
+            throw;
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _pendingDials.Remove(key);
+            }
+        }
+    }
+
+    /// <summary>Dials through the first transport that can, then upgrades: always a new connection.</summary>
+    private async Task<ConnectionInfo> DialNewAsync(Multiaddr address, PeerId expected, DialOptions options, CancellationToken cancellationToken)
+    {
         ITransport transport = FindTransport(t => t.CanDial(address))
             ?? throw new IOException($"No transport of this host can dial '{address}' (transports: {TransportNames()}).");
         ITransportConnection raw;

@@ -43,9 +43,11 @@ public sealed class PingServiceTests : IAsyncLifetime
         rtt.Should().BeGreaterThan(TimeSpan.Zero).And.BeLessThan(PingService.Timeout);
     }
 
-    [Fact(Skip = "Libp2pHost gap (src/CircuitRelay.ReferenceHost/Host, owned elsewhere): OpenStreamAsync without DialAddresses does not fall back to the peer's known addresses, so a ping without a connection cannot dial. The in-memory host dialed by peer id; un-skip when the host does.")]
-    public async Task PingAsync_NoConnection_DialsPerHostDefaults()
+    [Fact]
+    public async Task PingAsync_NoConnectionButKnownAddresses_DialsThePeerStoreAddresses()
     {
+        _a.UpdatePeer(new PeerRecord(_b.PeerId, [], _b.ListenAddresses));
+
         TimeSpan rtt = await _pingA.PingAsync(_b.PeerId).Within();
 
         rtt.Should().Be(TimeSpan.Zero, "the manual clock did not move");

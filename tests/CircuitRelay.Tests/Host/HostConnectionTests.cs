@@ -46,7 +46,7 @@ public sealed class HostConnectionTests : IAsyncLifetime
         second.Should().BeSameAs(first);
     }
 
-    [Fact(Skip = "Libp2pHost gap (src/CircuitRelay.ReferenceHost/Host, owned elsewhere): concurrent dials to one peer are not coalesced, each opens its own connection. The in-memory host guaranteed it; un-skip when the host does.")]
+    [Fact]
     public async Task OpenStreamAsync_ConcurrentFirstStreams_ShareOneDial()
     {
         TestNode a = _fixture.CreateNode();
@@ -64,7 +64,7 @@ public sealed class HostConnectionTests : IAsyncLifetime
         }
     }
 
-    [Fact(Skip = "Libp2pHost gap (src/CircuitRelay.ReferenceHost/Host, owned elsewhere): dialing its own address and peer id succeeds (Noise authenticates the host to itself). The in-memory host refused it; un-skip when the host does.")]
+    [Fact]
     public async Task ConnectAsync_ToSelf_ThrowsIOException()
     {
         TestNode a = _fixture.CreateNode();
