@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 projects=("$@")
 if [ ${#projects[@]} -eq 0 ]; then
-  mapfile -t projects < <(grep -l '<IsPackable>true</IsPackable>' src/*/*.csproj)
+  # Shortest path first: the core package builds before the packages that reference it.
+  mapfile -t projects < <(grep -l '<IsPackable>true</IsPackable>' src/*/*.csproj | awk '{ print length, $0 }' | sort -n | cut -d' ' -f2-)
 fi
 for project in "${projects[@]}"; do
   dir=$(dirname "$project")
