@@ -36,7 +36,7 @@ internal static class EchoProtocol
             await stream.Output.CompleteAsync();
             await stream.DisposeAsync();
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
             stream.Abort();
             await stream.DisposeAsync();

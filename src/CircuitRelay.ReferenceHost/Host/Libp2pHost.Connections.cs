@@ -364,30 +364,6 @@ public sealed partial class Libp2pHost
         throw new IOException($"Cannot reach {peer}: {string.Join("; ", errors.Select(e => e.Message))}", errors.FirstOrDefault());
     }
 
-    private void Track(Task task)
-    {
-        lock (_lock)
-        {
-            if (task.IsCompleted)
-            {
-                return;
-            }
-
-            _background.Add(task);
-        }
-
-        _ = task.ContinueWith(
-            static (t, state) =>
-            {
-                var self = (Libp2pHost)state!;
-                lock (self._lock)
-                {
-                    self._background.Remove(t);
-                }
-            },
-            this,
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
-    }
+    /// <summary>Tracks a background task so disposal waits for it (the shared TaskTracker; the host never closes it early).</summary>
+    private void Track(Task task) => _background.TryTrack(task);
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using CircuitRelay.Crypto;
 using CircuitRelay.Abstractions;
+using CircuitRelay.Internal;
 using CircuitRelay.ReferenceHost.Multistream;
 using CircuitRelay.ReferenceHost.Transports.Tcp;
 using CircuitRelay.ReferenceHost.Yamux;
@@ -33,7 +34,7 @@ public sealed partial class Libp2pHost
     private readonly Lock _lock = new();
     private readonly List<ITransport> _transports;
     private readonly List<HostConnection> _connections = [];
-    private readonly HashSet<Task> _background = [];
+    private readonly TaskTracker _background = new();
     private readonly Dictionary<(PeerId Peer, bool Relayed), Task<ConnectionInfo>> _pendingDials = [];
     private readonly CancellationTokenSource _shutdown = new();
     private long _nextConnectionId;
@@ -344,13 +345,7 @@ public sealed partial class Libp2pHost
             await connection.CloseAsync().ConfigureAwait(false);
         }
 
-        Task[] background;
-        lock (_lock)
-        {
-            background = [.. _background];
-        }
-
-        await Task.WhenAll(background).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _background.WhenAllAsync().ConfigureAwait(false);
         _shutdown.Dispose();
     }
 

@@ -29,7 +29,7 @@ internal static class InboundStop
                 await RefuseAsync(client, stream, relay, null, ex.Status, ex.Message).ConfigureAwait(false);
                 return;
             }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+            catch (Exception ex) when (ex is IOException or OperationCanceledException)
             {
                 RelayLog.StopFailed(client.Logger, relay, ex);
                 stream.Abort();
@@ -107,7 +107,7 @@ internal static class InboundStop
             using var timeout = new TimeoutScope(client.Options.StopTimeout, client.Time, CancellationToken.None);
             await MessageIO.WriteAsync(stream.Output, MessageIO.StopStatus(status), timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
             stream.Abort();
         }

@@ -84,7 +84,7 @@ public sealed class CircuitListener : ITransportListener
                 using var timeout = new TimeoutScope(_client.Options.StopTimeout, _client.Time, cancellationToken);
                 await MessageIO.WriteAsync(pending.Stream.Output, MessageIO.StopStatus(RelayStatus.Ok), timeout.Token).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+            catch (Exception ex) when (ex is IOException or OperationCanceledException)
             {
                 pending.Settle(false);
                 pending.Stream.Abort();
