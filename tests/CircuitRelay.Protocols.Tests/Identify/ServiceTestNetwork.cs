@@ -6,7 +6,7 @@ using CircuitRelay.ReferenceHost.Transports.Memory;
 using CircuitRelay.Server;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace CircuitRelay.ReferenceHost.Tests.Identify;
+namespace CircuitRelay.Protocols.Tests.Identify;
 
 /// <summary>
 /// Reference hosts on one memory network, disposed with it (shared by the Identify and Ping tests). A relay (a

@@ -7,7 +7,7 @@ using Google.Protobuf;
 using Microsoft.Extensions.Logging.Abstractions;
 using IdentifyMessage = CircuitRelay.Protocols.Identify.Pb.Identify;
 
-namespace CircuitRelay.ReferenceHost.Tests.Identify;
+namespace CircuitRelay.Protocols.Tests.Identify;
 
 /// <summary>The querying side against a peer that answers with a hand-written handler.</summary>
 public sealed class IdentifyQueryValidationTests : IAsyncLifetime

@@ -2,7 +2,7 @@ using CircuitRelay.Protocols.Identify;
 using Google.Protobuf;
 using IdentifyMessage = CircuitRelay.Protocols.Identify.Pb.Identify;
 
-namespace CircuitRelay.ReferenceHost.Tests.Identify;
+namespace CircuitRelay.Protocols.Tests.Identify;
 
 public sealed class IdentifyCodecTests
 {

@@ -5,7 +5,7 @@ using CircuitRelay.ReferenceHost.Tests.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
 using IdentifyMessage = CircuitRelay.Protocols.Identify.Pb.Identify;
 
-namespace CircuitRelay.ReferenceHost.Tests.Identify;
+namespace CircuitRelay.Protocols.Tests.Identify;
 
 public sealed class IdentifyServiceTests : IAsyncLifetime
 {

@@ -6,7 +6,7 @@ using Google.Protobuf;
 using Microsoft.Extensions.Logging.Abstractions;
 using IdentifyMessage = CircuitRelay.Protocols.Identify.Pb.Identify;
 
-namespace CircuitRelay.ReferenceHost.Tests.Identify;
+namespace CircuitRelay.Protocols.Tests.Identify;
 
 public sealed class IdentifyPushTests : IAsyncLifetime
 {

@@ -1,11 +1,11 @@
 using System.Security.Cryptography;
 using CircuitRelay.Abstractions;
 using CircuitRelay.Protocols.Ping;
-using CircuitRelay.ReferenceHost.Tests.Identify;
+using CircuitRelay.Protocols.Tests.Identify;
 using CircuitRelay.ReferenceHost.Tests.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace CircuitRelay.ReferenceHost.Tests.Ping;
+namespace CircuitRelay.Protocols.Tests.Ping;
 
 public sealed class PingServiceTests : IAsyncLifetime
 {
