@@ -292,31 +292,7 @@ public sealed class TcpHostTests : IAsyncLifetime
     {
         ILibp2pStream stream = await from.OpenStreamAsync(to, Echo, new OpenStreamOptions { AllowLimitedConnection = relayed });
         stream.Connection.IsRelayed.Should().Be(relayed);
-        byte[] payload = RandomNumberGenerator.GetBytes(size);
-        Task send = Task.Run(async () =>
-        {
-            await stream.Output.WriteAsync(payload);
-            await stream.Output.CompleteAsync();
-        });
-        using var received = new MemoryStream();
-        while (true)
-        {
-            var result = await stream.Input.ReadAsync();
-            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
-            {
-                received.Write(segment.Span);
-            }
-
-            stream.Input.AdvanceTo(result.Buffer.End);
-            if (result.IsCompleted)
-            {
-                break;
-            }
-        }
-
-        await send;
-        await stream.DisposeAsync();
-        return received.ToArray().AsSpan().SequenceEqual(payload);
+        return await HostTestKit.EchoOverAsync(stream, size);
     }
 
 }
