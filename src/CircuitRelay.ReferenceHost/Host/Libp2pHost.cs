@@ -298,7 +298,7 @@ public sealed partial class Libp2pHost
         }
     }
 
-    /// <summary>Closes every connection to <paramref name="peer"/>.</summary>
+    /// <summary>Closes every connection to <paramref name="peer"/>; returns once each is forgotten and <see cref="ConnectionClosed"/> was raised.</summary>
     public async Task DisconnectAsync(PeerId peer)
     {
         HostConnection[] connections;
@@ -309,7 +309,8 @@ public sealed partial class Libp2pHost
 
         foreach (HostConnection connection in connections)
         {
-            await connection.CloseAsync().ConfigureAwait(false);
+            // As IConnectionsFeature.CloseAsync: returns once the connection is forgotten and ConnectionClosed raised.
+            await CloseAsync(connection.Info).ConfigureAwait(false);
         }
     }
 
