@@ -37,9 +37,6 @@ public sealed class IdentifyService : IAsyncDisposable
     /// <summary>The protocol version this node announces when built without options.</summary>
     internal const string LocalProtocolVersion = IdentifyOptions.DefaultProtocolVersion;
 
-    /// <summary>How many observed addresses are kept.</summary>
-    internal const int MaxObservedAddresses = 8;
-
     /// <summary>The longest accepted agent version, in UTF-8 bytes.</summary>
     internal const int MaxAgentVersionLength = IdentifyOptions.MaxAgentVersionLength;
 
@@ -60,7 +57,6 @@ public sealed class IdentifyService : IAsyncDisposable
     private readonly ConcurrentDictionary<PeerId, IdentifyInfo> _peers = new();
     private readonly ReadOnlyDictionary<PeerId, IdentifyInfo> _peersView;
     private readonly ConcurrentDictionary<PeerId, byte> _connectedPeers = new();
-    private readonly List<Multiaddr> _observed = [];
     private readonly CancellationTokenSource _disposing = new();
     private readonly Lock _sync = new();
     private Multiaddr[] _announced = [];
@@ -127,21 +123,6 @@ public sealed class IdentifyService : IAsyncDisposable
 
     /// <summary>The latest information of each connected peer that was identified; a peer is forgotten when its last connection closes.</summary>
     internal IReadOnlyDictionary<PeerId, IdentifyInfo> Peers => _peersView;
-
-    /// <summary>
-    /// The distinct addresses peers reported observing us at over non-relayed connections, most recent
-    /// first, at most <see cref="MaxObservedAddresses"/>.
-    /// </summary>
-    internal IReadOnlyList<Multiaddr> ObservedAddresses
-    {
-        get
-        {
-            lock (_sync)
-            {
-                return [.. _observed];
-            }
-        }
-    }
 
     /// <summary>
     /// Registers the query and push handlers (limited connections allowed), starts tracking connections and, when
@@ -387,7 +368,8 @@ public sealed class IdentifyService : IAsyncDisposable
 
         if (!connection.IsRelayed && info.ObservedAddress is { IsRelayed: false } observed)
         {
-            RecordObserved(peer, observed);
+            // The host keeps observed addresses (with reporter counts); a host without the feature gets none.
+            IdentifyLog.AddressObserved(_logger, peer, observed);
             _addresses?.ReportObservedAddress(peer, observed);
         }
 
@@ -412,21 +394,6 @@ public sealed class IdentifyService : IAsyncDisposable
         {
             IdentifyLog.SubscriberFailed(_logger, peer, ex);
         }
-    }
-
-    private void RecordObserved(PeerId peer, Multiaddr address)
-    {
-        lock (_sync)
-        {
-            _observed.Remove(address);
-            _observed.Insert(0, address);
-            if (_observed.Count > MaxObservedAddresses)
-            {
-                _observed.RemoveRange(MaxObservedAddresses, _observed.Count - MaxObservedAddresses);
-            }
-        }
-
-        IdentifyLog.AddressObserved(_logger, peer, address);
     }
 
     /// <summary>The host's own addresses: its listen and external addresses (circuit addresses included), without empty ones.</summary>

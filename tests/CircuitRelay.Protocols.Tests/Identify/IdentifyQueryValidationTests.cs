@@ -163,7 +163,7 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
 
         info.ListenAddresses.Should().Equal(Multiaddr.Parse("/ip4/10.0.2.2/tcp/7"));
         info.ObservedAddress.Should().BeNull();
-        _idA.ObservedAddresses.Should().BeEmpty();
+        _a.ObservedAddresses.Should().BeEmpty();
     }
 
     [Fact]
