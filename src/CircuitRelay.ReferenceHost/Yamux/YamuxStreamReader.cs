@@ -6,7 +6,8 @@ namespace CircuitRelay.ReferenceHost.Yamux;
 
 /// <summary>
 /// The application's view of a stream's receive pipe: tells the stream how many bytes each
-/// <see cref="PipeReader.AdvanceTo(SequencePosition)"/> consumed, so it can grant window back.
+/// <see cref="PipeReader.AdvanceTo(SequencePosition)"/> consumed, so it can grant window back. It also keeps the
+/// <c>ILibp2pStream</c> exception contract (<see cref="StreamBoundary"/>), so no further wrapper sits on the data path.
 /// </summary>
 internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : PipeReader
 {
@@ -22,7 +23,15 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
         long count = _hasBuffer ? _lastBuffer.GetOffset(consumed) - _lastBuffer.GetOffset(_lastBuffer.Start) : 0;
         _hasBuffer = false;
         _lastBuffer = default;
-        inner.AdvanceTo(consumed, examined);
+        try
+        {
+            inner.AdvanceTo(consumed, examined);
+        }
+        catch (Exception ex) when (StreamBoundary.IsForeign(ex))
+        {
+            throw StreamBoundary.Translate(ex);
+        }
+
         if (count > 0)
         {
             stream.OnConsumed(count);
@@ -44,25 +53,50 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
     /// <inheritdoc />
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
-        ValueTask<ReadResult> read = inner.ReadAsync(cancellationToken);
+        ValueTask<ReadResult> read;
+        try
+        {
+            read = inner.ReadAsync(cancellationToken);
+        }
+        catch (Exception ex) when (StreamBoundary.IsForeign(ex))
+        {
+            throw StreamBoundary.Translate(ex);
+        }
+
         return read.IsCompletedSuccessfully ? new ValueTask<ReadResult>(Track(read.Result)) : AwaitReadAsync(read);
     }
 
     /// <inheritdoc />
     public override bool TryRead(out ReadResult result)
     {
-        if (inner.TryRead(out result))
+        try
         {
-            Track(result);
-            return true;
-        }
+            if (inner.TryRead(out result))
+            {
+                Track(result);
+                return true;
+            }
 
-        return false;
+            return false;
+        }
+        catch (Exception ex) when (StreamBoundary.IsForeign(ex))
+        {
+            throw StreamBoundary.Translate(ex);
+        }
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ReadResult> AwaitReadAsync(ValueTask<ReadResult> read) =>
-        Track(await read.ConfigureAwait(false));
+    private async ValueTask<ReadResult> AwaitReadAsync(ValueTask<ReadResult> read)
+    {
+        try
+        {
+            return Track(await read.ConfigureAwait(false));
+        }
+        catch (Exception ex) when (StreamBoundary.IsForeign(ex))
+        {
+            throw StreamBoundary.Translate(ex);
+        }
+    }
 
     private ReadResult Track(ReadResult result)
     {
