@@ -287,7 +287,9 @@ public sealed partial class Libp2pHost
         }
 
         ConnectionInfo info = connection.Info;
-        InboundDecision decision = Check(new InboundAttempt(InboundStage.Stream, info.RemoteAddress) { RemotePeer = info.RemotePeer, Relay = info.Relay, Protocol = protocol, Connection = info });
+        InboundDecision decision = Volatile.Read(ref _gates).Length == 0
+            ? InboundDecision.Allow // no gate: no attempt to build for every stream
+            : Check(new InboundAttempt(InboundStage.Stream, info.RemoteAddress) { RemotePeer = info.RemotePeer, Relay = info.Relay, Protocol = protocol, Connection = info });
         if (!decision.IsAllowed)
         {
             Log.StreamRefusedByGate(_logger, protocol, info.RemotePeer, info.Id, decision.Reason ?? "denied");
