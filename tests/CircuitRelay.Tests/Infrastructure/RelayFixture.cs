@@ -64,7 +64,7 @@ public sealed class RelayFixture : IAsyncDisposable
         ClientOptions = clientOptions;
         RelayNetwork = Network.AddNode(IPAddress.Parse("198.51.100.1"));
         RelayHost = StartHost(RelayNetwork);
-        Server = new RelayServer(RelayHost, serverOptions, NullLoggerFactory.Instance, Meters, Time);
+        Server = new RelayServer(RelayHost, serverOptions, Logs.Factory, Meters, Time);
         Server.CircuitClosed += (_, e) => _closedCircuits.Writer.TryWrite(e);
         Server.Start();
     }
@@ -73,6 +73,9 @@ public sealed class RelayFixture : IAsyncDisposable
     public Task<RelayCircuitEventArgs> NextClosedCircuitAsync() => _closedCircuits.Reader.ReadAsync().Within();
 
     public ManualTimeProvider Time { get; } = new();
+
+    /// <summary>What the relay server and the nodes' relay clients logged (the hosts log nowhere), for failure-path assertions.</summary>
+    public TestLogging Logs { get; } = new();
 
     public TestMeterFactory Meters { get; } = new();
 
@@ -140,7 +143,7 @@ public sealed class RelayFixture : IAsyncDisposable
         }
 
         Libp2pHost host = StartHost(transport);
-        var client = new RelayClient(host, ClientOptions, NullLoggerFactory.Instance, Meters, Time);
+        var client = new RelayClient(host, ClientOptions, Logs.Factory, Meters, Time);
         client.Start();
         _owned.Add(client);
         var circuits = new CircuitTransport(client);
@@ -218,6 +221,7 @@ public sealed class RelayFixture : IAsyncDisposable
         }
 
         Meters.Dispose();
+        Logs.Dispose();
     }
 
     private static async Task IdentifiedAsync(Libp2pHost host, PeerId peer)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using CircuitRelay.Tests.Infrastructure;
 using CircuitRelay.Transport;
 
@@ -90,6 +91,7 @@ public sealed class ListenerTests
 
         (await dial.Awaiting(d => d).Should().ThrowAsync<RelayException>()).Which.Status.Should().Be(RelayStatus.ConnectionFailed);
         listener.Backlog.Should().Be(0);
+        fixture.Logs.ShouldHaveLoggedOnce(RelayEvents.StopRefused, LogLevel.Debug).GetStructuredStateValue("Status").Should().Be(nameof(RelayStatus.ConnectionFailed));
     }
 
     [Fact]
@@ -123,6 +125,8 @@ public sealed class ListenerTests
         Func<Task> third = () => fixture.CreateNode().Transport.DialAsync(fixture.CircuitAddressOf(target));
 
         (await third.Should().ThrowAsync<RelayException>()).Which.Status.Should().Be(RelayStatus.ResourceLimitExceeded);
+        fixture.Logs.ShouldHaveLoggedOnce(RelayEvents.StopRefused, LogLevel.Debug).GetStructuredStateValue("Status").Should().Be(nameof(RelayStatus.ResourceLimitExceeded));
+        fixture.Logs.ShouldHaveLoggedOnce(RelayEvents.ConnectRefused, LogLevel.Debug).GetStructuredStateValue("Status").Should().Be(nameof(RelayStatus.ResourceLimitExceeded));
         (await listener.AcceptAsync().Within()).Should().NotBeNull();
         (await listener.AcceptAsync().Within()).Should().NotBeNull();
         await Task.WhenAll(first, second).Within();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using CircuitRelay.Multiformats;
 using CircuitRelay.Abstractions;
 using CircuitRelay.Protocol;
@@ -10,20 +11,21 @@ namespace CircuitRelay.Tests.Relay;
 
 public sealed class MalformedInputTests
 {
-    public static TheoryData<string, byte[], RelayStatus> BadHopFrames => new()
+    /// <summary>Bad hop frames, the status the relay answers, and the event it logs (a bad CONNECT is a refused connect).</summary>
+    public static TheoryData<string, byte[], RelayStatus, int> BadHopFrames => new()
     {
-        { "garbage protobuf", [0x05, 0xff, 0xff, 0xff, 0xff, 0xff], RelayStatus.MalformedMessage },
-        { "oversized length", [.. Varint.Encode(5000), 0x08, 0x00], RelayStatus.MalformedMessage },
-        { "non-minimal varint", [0x81, 0x00], RelayStatus.MalformedMessage },
-        { "STATUS sent to the relay", Frame(new HopMessage { Type = HopMessage.Types.Type.Status, Status = Status.Ok }), RelayStatus.UnexpectedMessage },
-        { "unknown type", Frame(new HopMessage { Type = (HopMessage.Types.Type)7 }), RelayStatus.MalformedMessage },
-        { "CONNECT without peer", Frame(new HopMessage { Type = HopMessage.Types.Type.Connect }), RelayStatus.MalformedMessage },
-        { "CONNECT with an invalid peer id", Frame(new HopMessage { Type = HopMessage.Types.Type.Connect, Peer = new Peer { Id = ByteString.CopyFrom(1, 2, 3) } }), RelayStatus.MalformedMessage },
+        { "garbage protobuf", [0x05, 0xff, 0xff, 0xff, 0xff, 0xff], RelayStatus.MalformedMessage, 107 },
+        { "oversized length", [.. Varint.Encode(5000), 0x08, 0x00], RelayStatus.MalformedMessage, 107 },
+        { "non-minimal varint", [0x81, 0x00], RelayStatus.MalformedMessage, 107 },
+        { "STATUS sent to the relay", Frame(new HopMessage { Type = HopMessage.Types.Type.Status, Status = Status.Ok }), RelayStatus.UnexpectedMessage, 107 },
+        { "unknown type", Frame(new HopMessage { Type = (HopMessage.Types.Type)7 }), RelayStatus.MalformedMessage, 107 },
+        { "CONNECT without peer", Frame(new HopMessage { Type = HopMessage.Types.Type.Connect }), RelayStatus.MalformedMessage, 104 },
+        { "CONNECT with an invalid peer id", Frame(new HopMessage { Type = HopMessage.Types.Type.Connect, Peer = new Peer { Id = ByteString.CopyFrom(1, 2, 3) } }), RelayStatus.MalformedMessage, 104 },
     };
 
     [Theory]
     [MemberData(nameof(BadHopFrames))]
-    public async Task HopStream_BadFrame_AnsweredWithStatusAndNoStateLeft(string name, byte[] frame, RelayStatus expected)
+    public async Task HopStream_BadFrame_AnsweredWithStatusAndNoStateLeft(string name, byte[] frame, RelayStatus expected, int loggedEvent)
     {
         _ = name;
         await using var fixture = RelayFixture.Create();
@@ -38,6 +40,8 @@ public sealed class MalformedInputTests
         (await hop.Input.ReadUntilEndOrResetAsync().Within()).Bytes.Should().BeEmpty("the relay closes the stream after its answer");
         await hop.DisposeAsync();
         await AssertNoStateAsync(fixture);
+        fixture.Logs.ShouldHaveLoggedOnce(loggedEvent == RelayEvents.ConnectRefused.Id ? RelayEvents.ConnectRefused : RelayEvents.HopRejected, LogLevel.Debug)
+            .GetStructuredStateValue("Status").Should().Be(expected.ToString());
     }
 
     [Fact]
@@ -53,6 +57,7 @@ public sealed class MalformedInputTests
         await hop.DisposeAsync();
         await AssertNoStateAsync(fixture);
         fixture.Server.GetStatistics().RequestsRejected.Should().Be(1);
+        fixture.Logs.ShouldHaveLoggedOnce(RelayEvents.HopRejected, LogLevel.Debug);
     }
 
     [Fact]
@@ -112,6 +117,7 @@ public sealed class MalformedInputTests
         answer.Type.Should().Be(StopMessage.Types.Type.Status);
         answer.Status.Should().Be((Status)(int)expected);
         await stop.DisposeAsync();
+        fixture.Logs.ShouldHaveLoggedOnce(RelayEvents.StopRefused, LogLevel.Debug).GetStructuredStateValue("Status").Should().Be(expected.ToString());
     }
 
     [Fact]
@@ -132,6 +138,7 @@ public sealed class MalformedInputTests
 
         answer.Status.Should().Be(Status.NoReservation);
         await stop.DisposeAsync();
+        fixture.Logs.ShouldHaveLoggedOnce(RelayEvents.StopRefused, LogLevel.Debug).GetStructuredStateValue("Status").Should().Be(nameof(RelayStatus.NoReservation));
     }
 
     [Fact]
@@ -150,6 +157,7 @@ public sealed class MalformedInputTests
 
         (await act.Should().ThrowAsync<RelayException>()).Which.Status.Should().Be(RelayStatus.ConnectionFailed);
         await AssertNoStateAsync(fixture, reservations: 1);
+        fixture.Logs.ShouldHaveLoggedOnce(RelayEvents.ConnectRefused, LogLevel.Debug).GetStructuredStateValue("Status").Should().Be(nameof(RelayStatus.ConnectionFailed));
     }
 
     [Fact]

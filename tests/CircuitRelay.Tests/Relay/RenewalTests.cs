@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using CircuitRelay.Client;
 using CircuitRelay.Server;
 using CircuitRelay.Tests.Infrastructure;
@@ -77,6 +78,9 @@ public sealed class RenewalTests
         reservation.IsActive.Should().BeFalse();
         node.Client.Reservations.Should().BeEmpty();
         fixture.Server.HasReservation(node.Id).Should().BeFalse();
+        fixture.Logs.ShouldHaveLogged(RelayEvents.RenewalFailed, LogLevel.Warning).Should().HaveCount(2);
+        fixture.Logs.ShouldHaveLogged(RelayEvents.ReservationRefused, LogLevel.Debug).Should().HaveCount(2, "the relay logs each refused renewal");
+        fixture.Logs.ShouldHaveLoggedOnce(RelayEvents.ReservationExpired, LogLevel.Information);
     }
 
     [Fact]

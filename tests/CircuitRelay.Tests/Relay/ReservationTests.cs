@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using CircuitRelay.Client;
 using CircuitRelay.Server;
 using CircuitRelay.Tests.Infrastructure;
@@ -66,6 +67,7 @@ public sealed class ReservationTests
 
         (await act.Should().ThrowAsync<RelayException>()).Which.Status.Should().Be(RelayStatus.ReservationRefused);
         fixture.Server.GetStatistics().ActiveReservations.Should().Be(1);
+        fixture.Logs.ShouldHaveLoggedOnce(RelayEvents.ReservationRefused, LogLevel.Debug).GetStructuredStateValue("Status").Should().Be(nameof(RelayStatus.ReservationRefused));
     }
 
     [Fact]
@@ -109,6 +111,7 @@ public sealed class ReservationTests
 
         (await act.Should().ThrowAsync<RelayException>()).Which.Status.Should().Be(RelayStatus.PermissionDenied);
         fixture.Server.GetStatistics().ReservationsRefused.Should().Be(1);
+        fixture.Logs.ShouldHaveLoggedOnce(RelayEvents.ReservationRefused, LogLevel.Debug).GetStructuredStateValue("Status").Should().Be(nameof(RelayStatus.PermissionDenied));
     }
 
     [Fact]
