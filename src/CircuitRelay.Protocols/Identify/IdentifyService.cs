@@ -362,8 +362,9 @@ public sealed class IdentifyService : IAsyncDisposable
         _connectedPeers.TryAdd(peer, 0);
         if (_host.GetConnections(peer).Count == 0)
         {
-            // The connection closed while we were reading: do not keep a peer that is gone.
+            // The connection closed while we were reading: do not keep, or tell the host about, a peer that is gone.
             Forget(peer);
+            return;
         }
 
         if (!connection.IsRelayed && info.ObservedAddress is { IsRelayed: false } observed)

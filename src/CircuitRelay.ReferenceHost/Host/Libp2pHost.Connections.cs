@@ -255,6 +255,7 @@ public sealed partial class Libp2pHost
             if (lastToPeer)
             {
                 ForgetObservedReport(connection.Info.RemotePeer);
+                _peers.TryRemove(connection.Info.RemotePeer, out _);
             }
 
             Log.ConnectionClosed(_logger, connection.Info.Id, connection.Info.RemotePeer);

@@ -6,6 +6,9 @@ namespace CircuitRelay.ReferenceHost;
 /// <content>The peer store and the inbound gates.</content>
 public sealed partial class Libp2pHost
 {
+    /// <summary>Above this many records, records of peers without a connection are swept (a flood of peers stays bounded).</summary>
+    private const int PeerRecordSweepThreshold = 10_000;
+
     private readonly ConcurrentDictionary<PeerId, PeerRecord> _peers = new();
     private IInboundGate[] _gates = [];
 
@@ -20,11 +23,39 @@ public sealed partial class Libp2pHost
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// A record lives while its peer has a connection: it is dropped when the last one closes. A record stored for a
+    /// peer without a connection (addresses the application knows) stays until that peer connects and leaves; past
+    /// 10,000 records those are swept, so the store stays bounded whatever peers send.
+    /// </remarks>
     public void UpdatePeer(PeerRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
         _peers[record.Peer] = record;
+        if (_peers.Count > PeerRecordSweepThreshold)
+        {
+            SweepPeerRecords();
+        }
+
         PeerIdentified?.Invoke(this, new PeerIdentifiedEventArgs(record));
+    }
+
+    /// <summary>Drops the records of peers that have no connection.</summary>
+    private void SweepPeerRecords()
+    {
+        HashSet<PeerId> connected;
+        lock (_lock)
+        {
+            connected = [.. _connections.Select(c => c.Info.RemotePeer)];
+        }
+
+        foreach (PeerId peer in _peers.Keys)
+        {
+            if (!connected.Contains(peer))
+            {
+                _peers.TryRemove(peer, out _);
+            }
+        }
     }
 
     /// <inheritdoc />

@@ -107,6 +107,45 @@ public sealed class FeaturesAddressesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConnectionClosed_LastToAnIdentifiedPeer_DropsItsRecord()
+    {
+        Libp2pHost a = await _kit.StartAsync();
+        Libp2pHost b = await _kit.StartAsync();
+        var identified = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        ((IPeerStoreFeature)a).PeerIdentified += (_, e) => identified.TrySetResult();
+        ConnectionInfo connection = await a.DialAsync(HostTestKit.AddressOf(b)).Within();
+        await identified.Task.Within();
+        a.GetPeer(b.Identity.PeerId).Should().NotBeNull();
+
+        await a.CloseAsync(connection).Within();
+
+        a.GetPeer(b.Identity.PeerId).Should().BeNull("what a peer said of itself is kept while it is connected, so a flood of peers cannot grow the store");
+    }
+
+    [Fact]
+    public async Task UpdatePeer_MoreThanTenThousandUnconnectedPeers_SweepsThemAndKeepsConnectedOnes()
+    {
+        Libp2pHost a = await _kit.StartAsync();
+        Libp2pHost b = await _kit.StartAsync();
+        var identified = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        ((IPeerStoreFeature)a).PeerIdentified += (_, e) => identified.TrySetResult();
+        await a.DialAsync(HostTestKit.AddressOf(b)).Within();
+        await identified.Task.Within();
+        PeerId first = PeerIdOf(0);
+
+        for (int i = 0; i <= 10_000; i++)
+        {
+            a.UpdatePeer(new PeerRecord(PeerIdOf(i), [], []));
+        }
+
+        a.GetPeer(first).Should().BeNull("records of peers without a connection are swept past 10,000");
+        a.GetPeer(b.Identity.PeerId).Should().NotBeNull("a connected peer's record stays");
+
+        // Distinct identity-multihash peer ids without generating 10,000 keys.
+        static PeerId PeerIdOf(int i) => PeerId.FromBytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20, .. new byte[28], .. BitConverter.GetBytes(i)]);
+    }
+
+    [Fact]
     public async Task UpdatePeer_NewRecord_ReplacesTheOldAndRaisesPeerIdentified()
     {
         Libp2pHost host = await _kit.StartAsync(listen: false);
