@@ -4,6 +4,7 @@ using CircuitRelay.Client;
 using CircuitRelay.Crypto;
 using CircuitRelay.ReferenceHost;
 using CircuitRelay.ReferenceHost.Transports.Memory;
+using CircuitRelay.Protocol;
 using CircuitRelay.Server;
 using CircuitRelay.Transport;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -123,6 +124,19 @@ public sealed class RelayFixture : IAsyncDisposable
     /// A client node: on the public side at the next 198.51.100.x, or, when <paramref name="ip"/> is given, behind
     /// the NAT whose public address is <paramref name="ip"/> (the relay sees that ip).
     /// </summary>
+    /// <summary>A node that reserves on the relay, then answers every stop CONNECT with an undecodable frame.</summary>
+    public async Task<TestNode> CreateTargetAnsweringGarbageAsync()
+    {
+        TestNode target = CreateNode();
+        await target.Client.ReserveAsync(RelayId, [RelayAddress]).Within();
+        target.Host.SetStreamHandler(RelayProtocol.Stop, async (stream, _) =>
+        {
+            await stream.Output.WriteAsync(new byte[] { 0x02, 0xff, 0xff });
+            await stream.DisposeAsync();
+        });
+        return target;
+    }
+
     public TestNode CreateNode(string? ip = null)
     {
         MemoryTransport transport;

@@ -39,13 +39,7 @@ public sealed class ErrorKindTests
     public async Task ConnectAsync_TargetAnswersGarbage_KindRefusedWithTheRelaysConnectionFailed()
     {
         await using var fixture = RelayFixture.Create();
-        TestNode target = fixture.CreateNode();
-        await target.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
-        target.Host.SetStreamHandler(RelayProtocol.Stop, async (stream, _) =>
-        {
-            await stream.Output.WriteAsync(new byte[] { 0x02, 0xff, 0xff });
-            await stream.DisposeAsync();
-        });
+        TestNode target = await fixture.CreateTargetAnsweringGarbageAsync();
 
         Func<Task> act = () => fixture.CreateNode().Client.ConnectAsync(fixture.RelayId, target.Id, [fixture.RelayAddress]);
 

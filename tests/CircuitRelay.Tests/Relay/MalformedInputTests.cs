@@ -145,13 +145,7 @@ public sealed class MalformedInputTests
     public async Task Connect_TargetAnswersGarbage_SourceGetsConnectionFailed()
     {
         await using var fixture = RelayFixture.Create();
-        TestNode target = fixture.CreateNode();
-        await target.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
-        target.Host.SetStreamHandler(RelayProtocol.Stop, async (stream, _) =>
-        {
-            await stream.Output.WriteAsync(new byte[] { 0x02, 0xff, 0xff });
-            await stream.DisposeAsync();
-        });
+        TestNode target = await fixture.CreateTargetAnsweringGarbageAsync();
 
         Func<Task> act = () => fixture.CreateNode().Transport.DialAsync(fixture.CircuitAddressOf(target));
 
@@ -164,13 +158,7 @@ public sealed class MalformedInputTests
     public async Task Connect_RetriedAtOnceAfterConnectionFailed_IsNotRefusedForTheFailedCircuit()
     {
         await using var fixture = RelayFixture.Create(o => o.MaxCircuitsPerPeer = 1);
-        TestNode target = fixture.CreateNode();
-        await target.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
-        target.Host.SetStreamHandler(RelayProtocol.Stop, async (stream, _) =>
-        {
-            await stream.Output.WriteAsync(new byte[] { 0x02, 0xff, 0xff });
-            await stream.DisposeAsync();
-        });
+        TestNode target = await fixture.CreateTargetAnsweringGarbageAsync();
         TestNode source = fixture.CreateNode();
 
         // The refusal is announced after the source was answered: by then the failed circuit must be gone.
