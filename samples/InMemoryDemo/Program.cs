@@ -72,7 +72,7 @@ int failures = 0;
 // The private node is behind its NAT: a direct dial to the NAT's address is filtered.
 try
 {
-    await dialerHost.ConnectAsync(Multiaddr.Parse($"/ip4/203.0.113.1/tcp/4001/p2p/{privateHost.Identity.PeerId}"));
+    await dialerHost.DialAsync(Multiaddr.Parse($"/ip4/203.0.113.1/tcp/4001/p2p/{privateHost.Identity.PeerId}"));
     Console.WriteLine("dialer     direct dial to the private node UNEXPECTEDLY succeeded");
     failures++;
 }

@@ -79,7 +79,7 @@ internal sealed class MemoryTest(PeerLauncher launcher, LoadTestOptions options,
             await using var dialerClient = new RelayClient(dialerHost, clientOptions, loggerFactory, meters, TimeProvider.System);
             dialerClient.Start();
             dialerHost.AddTransport(new CircuitTransport(dialerClient));
-            await WithTimeout(token => dialerHost.ConnectAsync(relayAddress, token), "connecting the dialer to the relay", cancellationToken);
+            await WithTimeout(token => dialerHost.DialAsync(relayAddress, cancellationToken: token).AsTask(), "connecting the dialer to the relay", cancellationToken);
             ProcMemory peersConnected = ProcMemory.Read(process.Pid);
             output.WriteLine($"    listener reserved ({circuitAddress}), dialer connected; relay VmRSS {ProcMemory.Mib(peersConnected.RssKiB)}");
 

@@ -133,13 +133,6 @@ public sealed partial class Libp2pHost
         }
     }
 
-    /// <summary>
-    /// Connects to <paramref name="address"/> with the default <see cref="DialOptions"/>: returns the existing
-    /// connection to the peer when there is one (see <see cref="DialAsync"/>).
-    /// </summary>
-    public Task<ConnectionInfo> ConnectAsync(Multiaddr address, CancellationToken cancellationToken = default)
-        => DialAsync(address, options: null, cancellationToken).AsTask();
-
     /// <inheritdoc />
     /// <remarks>
     /// The address must name the peer: <c>…/p2p/&lt;id&gt;</c>, or <c>…/p2p-circuit/p2p/&lt;id&gt;</c>; the connection

@@ -163,7 +163,8 @@ public sealed class IdentifyQueryValidationTests : IAsyncLifetime
 
         info.ListenAddresses.Should().Equal(Multiaddr.Parse("/ip4/10.0.2.2/tcp/7"));
         info.ObservedAddress.Should().BeNull();
-        _a.ObservedAddresses.Should().BeEmpty();
+        Multiaddr? local = _a.GetConnections(_b.PeerId).Single().LocalAddress;
+        _a.ObservedAddresses.Where(o => o.Address != local).Should().BeEmpty("nothing but B's true view (from the host's own Identify, racing this one) may be reported; the undecodable address is not");
     }
 
     [Fact]

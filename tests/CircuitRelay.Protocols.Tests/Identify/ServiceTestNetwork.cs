@@ -68,7 +68,7 @@ internal sealed class ServiceTestNetwork : IAsyncDisposable
         listener.ConnectionOpened += OnOpened;
         try
         {
-            ConnectionInfo connection = await dialer.ConnectAsync(listener.ListenAddresses[0].WithPeerId(listener.Identity.PeerId)).Within();
+            ConnectionInfo connection = await dialer.DialAsync(listener.ListenAddresses[0].WithPeerId(listener.Identity.PeerId)).Within();
             if (listener.GetConnections(dialerId).Count == 0)
             {
                 await opened.Task.Within();

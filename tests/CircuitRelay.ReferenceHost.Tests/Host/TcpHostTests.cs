@@ -24,7 +24,7 @@ public sealed class TcpHostTests : IAsyncLifetime
         Libp2pHost b = await StartAsync();
         b.SetStreamHandler(Echo, EchoAsync);
 
-        ConnectionInfo connection = await a.ConnectAsync(b.ListenAddresses[0].WithPeerId(b.Identity.PeerId)).Within();
+        ConnectionInfo connection = await a.DialAsync(b.ListenAddresses[0].WithPeerId(b.Identity.PeerId)).Within();
 
         connection.RemotePeer.Should().Be(b.Identity.PeerId);
         connection.IsRelayed.Should().BeFalse();
@@ -39,7 +39,7 @@ public sealed class TcpHostTests : IAsyncLifetime
         Libp2pHost b = await StartAsync();
         using var other = KeyIdentity.Generate();
 
-        Func<Task> act = () => a.ConnectAsync(b.ListenAddresses[0].WithPeerId(other.PeerId));
+        Func<Task> act = () => a.DialAsync(b.ListenAddresses[0].WithPeerId(other.PeerId)).AsTask();
 
         await act.Should().ThrowAsync<IOException>();
         a.GetConnections(b.Identity.PeerId).Should().BeEmpty();
@@ -50,7 +50,7 @@ public sealed class TcpHostTests : IAsyncLifetime
     {
         Libp2pHost a = await StartAsync();
         Libp2pHost b = await StartAsync();
-        await a.ConnectAsync(b.ListenAddresses[0].WithPeerId(b.Identity.PeerId)).Within();
+        await a.DialAsync(b.ListenAddresses[0].WithPeerId(b.Identity.PeerId)).Within();
 
         Func<Task> act = () => a.OpenStreamAsync(b.Identity.PeerId, "/nope/1.0.0").AsTask();
 
@@ -77,7 +77,7 @@ public sealed class TcpHostTests : IAsyncLifetime
         dialerHost.AddTransport(new CircuitTransport(StartClient(dialerHost)));
         Multiaddr circuit = Multiaddr.CreateCircuit(relayHost.ListenAddresses[0], relayHost.Identity.PeerId, listenerHost.Identity.PeerId);
 
-        ConnectionInfo connection = await dialerHost.ConnectAsync(circuit).Within();
+        ConnectionInfo connection = await dialerHost.DialAsync(circuit).Within();
 
         connection.IsRelayed.Should().BeTrue();
         connection.RemotePeer.Should().Be(listenerHost.Identity.PeerId);
@@ -99,7 +99,7 @@ public sealed class TcpHostTests : IAsyncLifetime
 
         (await ReadUntilClosedAsync(socket).Within()).Should().BeTrue("the host closes a connection that does not speak multistream-select");
         Libp2pHost client = await StartAsync();
-        await client.ConnectAsync(host.ListenAddresses[0].WithPeerId(host.Identity.PeerId)).Within();
+        await client.DialAsync(host.ListenAddresses[0].WithPeerId(host.Identity.PeerId)).Within();
         (await EchoRoundTripAsync(client, host.Identity.PeerId, 1024, relayed: false).Within()).Should().BeTrue();
     }
 
@@ -132,7 +132,7 @@ public sealed class TcpHostTests : IAsyncLifetime
             return Task.CompletedTask;
         });
 
-        await sender.ConnectAsync(receiver.ListenAddresses[0].WithPeerId(receiver.Identity.PeerId)).Within();
+        await sender.DialAsync(receiver.ListenAddresses[0].WithPeerId(receiver.Identity.PeerId)).Within();
         ILibp2pStream outbound = await sender.OpenStreamAsync(receiver.Identity.PeerId, Echo).Within();
         byte[] payload = RandomNumberGenerator.GetBytes(2 * window);
         Task write = Task.Run(async () =>
@@ -195,10 +195,10 @@ public sealed class TcpHostTests : IAsyncLifetime
         Libp2pHost first = await StartAsync();
         Libp2pHost second = await StartAsync();
         Libp2pHost third = await StartAsync();
-        await first.ConnectAsync(target).Within();
-        await second.ConnectAsync(target).Within();
+        await first.DialAsync(target).Within();
+        await second.DialAsync(target).Within();
 
-        Func<Task> overTheCap = () => third.ConnectAsync(target).Within();
+        Func<Task> overTheCap = () => third.DialAsync(target).Within();
 
         await overTheCap.Should().ThrowAsync<IOException>();
         host.GetConnections(third.Identity.PeerId).Should().BeEmpty();
@@ -215,7 +215,7 @@ public sealed class TcpHostTests : IAsyncLifetime
         };
         await first.DisposeAsync();
         await firstClosed.Task.Within();
-        await third.ConnectAsync(target).Within();
+        await third.DialAsync(target).Within();
         (await EchoRoundTripAsync(third, host.Identity.PeerId, 1024, relayed: false).Within()).Should().BeTrue();
     }
 

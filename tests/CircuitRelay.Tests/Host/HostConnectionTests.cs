@@ -22,7 +22,7 @@ public sealed class HostConnectionTests : IAsyncLifetime
         Task<ConnectionInfo> openedAtA = NextConnectionEvent(h => a.Host.ConnectionOpened += h);
         Task<ConnectionInfo> openedAtB = NextConnectionEvent(h => b.Host.ConnectionOpened += h);
 
-        ConnectionInfo connection = await a.Host.ConnectAsync(b.Address).Within();
+        ConnectionInfo connection = await a.Host.DialAsync(b.Address).Within();
 
         (await openedAtA.Within()).Should().BeSameAs(connection);
         ConnectionInfo inbound = await openedAtB.Within();
@@ -40,8 +40,8 @@ public sealed class HostConnectionTests : IAsyncLifetime
         TestNode a = _fixture.CreateNode();
         TestNode b = _fixture.CreateNode();
 
-        ConnectionInfo first = await a.Host.ConnectAsync(b.Address).Within();
-        ConnectionInfo second = await a.Host.ConnectAsync(b.Address).Within();
+        ConnectionInfo first = await a.Host.DialAsync(b.Address).Within();
+        ConnectionInfo second = await a.Host.DialAsync(b.Address).Within();
 
         second.Should().BeSameAs(first);
     }
@@ -69,7 +69,7 @@ public sealed class HostConnectionTests : IAsyncLifetime
     {
         TestNode a = _fixture.CreateNode();
 
-        Func<Task> connect = async () => await a.Host.ConnectAsync(a.Address);
+        Func<Task> connect = async () => await a.Host.DialAsync(a.Address);
 
         await connect.Should().ThrowAsync<IOException>();
     }
@@ -81,7 +81,7 @@ public sealed class HostConnectionTests : IAsyncLifetime
         TestNode b = _fixture.CreateNode();
         Task<ConnectionInfo> openedAtB = NextConnectionEvent(h => b.Host.ConnectionOpened += h);
 
-        ConnectionInfo outbound = await a.Host.ConnectAsync(b.Address).Within();
+        ConnectionInfo outbound = await a.Host.DialAsync(b.Address).Within();
         ConnectionInfo inbound = await openedAtB.Within();
 
         outbound.RemoteAddress.Should().Be(b.Host.ListenAddresses[0]);
@@ -111,8 +111,8 @@ public sealed class HostConnectionTests : IAsyncLifetime
             }
         };
 
-        await first.Host.ConnectAsync(_fixture.RelayAddress).Within();
-        await second.Host.ConnectAsync(_fixture.RelayAddress).Within();
+        await first.Host.DialAsync(_fixture.RelayAddress).Within();
+        await second.Host.DialAsync(_fixture.RelayAddress).Within();
         await both.Task.Within();
 
         inbound.Select(c => EndPointOf(c.RemoteAddress).Address).Should().AllBeEquivalentTo(IPAddress.Parse("192.0.2.7"));
@@ -139,11 +139,11 @@ public sealed class HostConnectionTests : IAsyncLifetime
         var gate = new DenyGate(InboundStage.Connection);
         using IDisposable registration = guarded.Host.AddGate(gate);
 
-        Func<Task> connect = async () => await a.Host.ConnectAsync(guarded.Address);
+        Func<Task> connect = async () => await a.Host.DialAsync(guarded.Address);
 
         await connect.Should().ThrowAsync<IOException>();
         gate.Denied.Should().Be(1);
-        (await guarded.Host.ConnectAsync(a.Address).Within()).RemotePeer.Should().Be(a.Id);
+        (await guarded.Host.DialAsync(a.Address).Within()).RemotePeer.Should().Be(a.Id);
     }
 
     [Fact]
@@ -153,10 +153,10 @@ public sealed class HostConnectionTests : IAsyncLifetime
         TestNode natted = _fixture.CreateNode("203.0.113.50");
         Multiaddr viaNat = Multiaddr.Parse($"/ip4/203.0.113.50/tcp/{RelayFixture.ListenPort}/p2p/{natted.Id}");
 
-        Func<Task> connect = async () => await a.Host.ConnectAsync(viaNat);
+        Func<Task> connect = async () => await a.Host.DialAsync(viaNat);
 
         await connect.Should().ThrowAsync<IOException>();
-        (await natted.Host.ConnectAsync(a.Address).Within()).RemotePeer.Should().Be(a.Id);
+        (await natted.Host.DialAsync(a.Address).Within()).RemotePeer.Should().Be(a.Id);
     }
 
     [Fact]
@@ -166,7 +166,7 @@ public sealed class HostConnectionTests : IAsyncLifetime
         TestNode b = _fixture.CreateNode();
         using var impostor = global::CircuitRelay.Crypto.KeyIdentity.Generate();
 
-        Func<Task> connect = async () => await a.Host.ConnectAsync(b.Host.ListenAddresses[0].WithPeerId(impostor.PeerId));
+        Func<Task> connect = async () => await a.Host.DialAsync(b.Host.ListenAddresses[0].WithPeerId(impostor.PeerId));
 
         await connect.Should().ThrowAsync<IOException>();
         a.Host.GetConnections(impostor.PeerId).Should().BeEmpty();
@@ -216,7 +216,7 @@ public sealed class HostConnectionTests : IAsyncLifetime
         TestNode a = _fixture.CreateNode();
         TestNode b = _fixture.CreateNode();
         Task<ConnectionInfo> openedAtB = NextConnectionEvent(h => b.Host.ConnectionOpened += h);
-        await a.Host.ConnectAsync(b.Address).Within();
+        await a.Host.DialAsync(b.Address).Within();
         await openedAtB.Within(); // the dial returns once the dialer's side is up; b's finishes a moment later
         int closedAtA = 0;
         int closedAtB = 0;
@@ -249,7 +249,7 @@ public sealed class HostConnectionTests : IAsyncLifetime
         (await closedAtA.Within()).Should().BeSameAs(stream.Connection);
         await FluentActions.Awaiting(async () => await stream.Input.ReadAsync().Within()).Should().ThrowAsync<IOException>();
         a.Host.GetConnections(b.Id).Should().BeEmpty();
-        await FluentActions.Awaiting(async () => await a.Host.ConnectAsync(address)).Should().ThrowAsync<IOException>("the dead node listens no more");
+        await FluentActions.Awaiting(async () => await a.Host.DialAsync(address)).Should().ThrowAsync<IOException>("the dead node listens no more");
     }
 
     [Fact]

@@ -155,7 +155,7 @@ public sealed class HostStreamTests : IAsyncLifetime
     public async Task OpenStreamAsync_FiftyConcurrentStreams_EachMovesQuarterMebibyteBothWaysByteExact()
     {
         _b.Host.SetStreamHandler(EchoProtocol, EchoAsync);
-        await _a.Host.ConnectAsync(_b.Address).Within();
+        await _a.Host.DialAsync(_b.Address).Within();
 
         async Task RoundTripAsync(int seed)
         {

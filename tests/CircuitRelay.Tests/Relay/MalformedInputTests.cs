@@ -216,7 +216,7 @@ public sealed class MalformedInputTests
 
     private static async Task<ILibp2pStream> OpenHopAsync(RelayFixture fixture, TestNode node)
     {
-        await node.Host.ConnectAsync(fixture.RelayAddress).Within();
+        await node.Host.DialAsync(fixture.RelayAddress).Within();
         return await node.Host.OpenStreamAsync(fixture.RelayId, RelayProtocol.Hop).Within();
     }
 
