@@ -1,0 +1,382 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+
+namespace CircuitRelay.AutoRelay;
+
+/// <summary>
+/// Chooses relays to reserve on from a <see cref="RelayAddressBook"/>: filters, scores, backs off after failures,
+/// keeps reservations diverse and says when one should be rotated. Deterministic: every time comes from the injected
+/// <see cref="TimeProvider"/> and every random choice from <see cref="RelayPoolOptions.RngSeed"/>.
+/// </summary>
+/// <remarks>
+/// <para><b>Filters.</b> A relay is a candidate when the book holds it live, it is configured or has at least
+/// <see cref="RelayPoolOptions.MinSources"/> distinct sources, it is not in backoff, and at least one of its addresses
+/// is public (unless <see cref="RelayPoolOptions.AllowPrivateAddresses"/>). A relay that refused us for lack of
+/// capacity is in backoff like any other failure.</para>
+/// <para><b>Score</b> (0 to 1) = 0.4 · outcome + 0.2 · latency + 0.2 · uptime + 0.2 · sources, where
+/// outcome = (s + 1) / (s + f + 2) over our reservation successes s and failures f, each decayed with the half-life
+/// <see cref="RelayPoolOptions.OutcomeHalfLife"/> (an unknown relay scores 0.5); latency = 1 / (1 + rtt / 100 ms) of the
+/// last reservation exchange (0.5 when never measured); uptime = ½ · min(1, seen for / 24 h) + ½ · min(1, longest
+/// reservation / 1 h); sources = min(1, distinct sources / 4), configured relays 1. Ties are broken by a per-relay key
+/// derived from the seed.</para>
+/// <para><b>Backoff</b> after a failure: <see cref="RelayPoolOptions.BackoffBase"/> · 2^(failures in a row − 1),
+/// capped at <see cref="RelayPoolOptions.BackoffCap"/>, times a jitter of 0.75 to 1.25; a success resets it.</para>
+/// <para><b>Diversity.</b> <see cref="Select"/> never returns two relays, nor one beside a held relay, in the same IPv4
+/// /24, IPv6 /48 or (with <see cref="RelayPoolOptions.AsnResolver"/>) ASN, so one operator cannot hold all of a node's
+/// relays.</para>
+/// </remarks>
+public sealed class RelayPool
+{
+    private static readonly TimeSpan LatencyScale = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan FullUptime = TimeSpan.FromHours(24);
+    private static readonly TimeSpan FullReservation = TimeSpan.FromHours(1);
+
+    private readonly RelayAddressBook _book;
+    private readonly RelayPoolOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<PeerId, RelayState> _states = [];
+    private readonly Dictionary<PeerId, ulong> _tieKeys = [];
+
+    /// <summary>Creates a pool over <paramref name="book"/>.</summary>
+    /// <exception cref="ArgumentException">An option is invalid (the message names it).</exception>
+    public RelayPool(RelayAddressBook book, RelayPoolOptions options, TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(book);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        options.Validate();
+        _book = book;
+        _options = options;
+        _time = timeProvider;
+        _random = new Random(options.RngSeed);
+    }
+
+    /// <summary>A reservation on <paramref name="relay"/> succeeded after <paramref name="roundTrip"/>: the backoff is reset.</summary>
+    public void RecordSuccess(PeerId relay, TimeSpan roundTrip)
+    {
+        ArgumentNullException.ThrowIfNull(relay);
+        DateTimeOffset now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            RelayState state = State(relay);
+            state.Decay(now, _options.OutcomeHalfLife);
+            state.Successes++;
+            state.FailuresInARow = 0;
+            state.BackoffUntil = null;
+            state.RoundTrip = roundTrip;
+        }
+
+        _book.RecordReservation(relay, succeeded: true);
+    }
+
+    /// <summary>A reservation on <paramref name="relay"/> failed (or its relay was lost): it backs off.</summary>
+    /// <returns>When the backoff ends.</returns>
+    public DateTimeOffset RecordFailure(PeerId relay)
+    {
+        ArgumentNullException.ThrowIfNull(relay);
+        DateTimeOffset now = _time.GetUtcNow();
+        DateTimeOffset until;
+        lock (_lock)
+        {
+            RelayState state = State(relay);
+            state.Decay(now, _options.OutcomeHalfLife);
+            state.Failures++;
+            state.FailuresInARow++;
+            double backoff = Math.Min(
+                _options.BackoffCap.TotalMilliseconds,
+                _options.BackoffBase.TotalMilliseconds * Math.Pow(2, Math.Min(state.FailuresInARow - 1, 30)));
+            double jitter = 0.75 + (_random.NextDouble() * 0.5);
+            until = now + TimeSpan.FromMilliseconds(backoff * jitter);
+            state.BackoffUntil = until;
+        }
+
+        _book.RecordReservation(relay, succeeded: false);
+        return until;
+    }
+
+    /// <summary>A reservation on <paramref name="relay"/> ended after <paramref name="lasted"/> (for the uptime score).</summary>
+    public void RecordReservationEnded(PeerId relay, TimeSpan lasted)
+    {
+        ArgumentNullException.ThrowIfNull(relay);
+        lock (_lock)
+        {
+            RelayState state = State(relay);
+            state.LongestReservation = lasted > state.LongestReservation ? lasted : state.LongestReservation;
+        }
+    }
+
+    /// <summary>When <paramref name="relay"/>'s backoff ends, or <see langword="null"/> when it is not backed off.</summary>
+    public DateTimeOffset? GetBackoffUntil(PeerId relay)
+    {
+        ArgumentNullException.ThrowIfNull(relay);
+        lock (_lock)
+        {
+            return _states.TryGetValue(relay, out RelayState? state) && state.BackoffUntil > _time.GetUtcNow() ? state.BackoffUntil : null;
+        }
+    }
+
+    /// <summary>Every candidate, best first.</summary>
+    public IReadOnlyList<RelayCandidate> GetCandidates()
+    {
+        DateTimeOffset now = _time.GetUtcNow();
+        IReadOnlyList<RelayBookEntry> entries = _book.GetEntries();
+        var candidates = new List<(RelayCandidate Candidate, ulong Tie)>(entries.Count);
+        lock (_lock)
+        {
+            foreach (RelayBookEntry entry in entries)
+            {
+                if (!entry.IsConfigured && entry.SourceCount < _options.MinSources)
+                {
+                    continue;
+                }
+
+                _states.TryGetValue(entry.Relay, out RelayState? state);
+                if (state?.BackoffUntil > now)
+                {
+                    continue;
+                }
+
+                Multiaddr[] usable = [.. entry.Addresses.Where(a => _options.AllowPrivateAddresses || !IsPrivate(a))];
+                if (usable.Length == 0)
+                {
+                    continue;
+                }
+
+                candidates.Add((new RelayCandidate(entry.Relay, usable, ScoreOf(entry, state, now), entry.IsConfigured), TieKey(entry.Relay)));
+            }
+
+            PruneStates(entries);
+        }
+
+        candidates.Sort(static (x, y) =>
+        {
+            int byScore = y.Candidate.Score.CompareTo(x.Candidate.Score);
+            return byScore != 0 ? byScore : x.Tie.CompareTo(y.Tie);
+        });
+        return [.. candidates.Select(c => c.Candidate)];
+    }
+
+    /// <summary>
+    /// Up to <paramref name="count"/> candidates, best first, none in the same IPv4 /24, IPv6 /48 or ASN as another
+    /// chosen one or as a relay in <paramref name="held"/>, and none already held.
+    /// </summary>
+    public IReadOnlyList<RelayCandidate> Select(int count, IReadOnlyCollection<PeerId> held)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentNullException.ThrowIfNull(held);
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        foreach (PeerId relay in held)
+        {
+            if (_book.Get(relay) is { } entry)
+            {
+                taken.UnionWith(entry.Addresses.SelectMany(GroupsOf));
+            }
+        }
+
+        var chosen = new List<RelayCandidate>(count);
+        foreach (RelayCandidate candidate in GetCandidates())
+        {
+            if (chosen.Count == count)
+            {
+                break;
+            }
+
+            if (held.Contains(candidate.Relay))
+            {
+                continue;
+            }
+
+            string[] groups = [.. candidate.Addresses.SelectMany(GroupsOf).Distinct()];
+            if (groups.Any(taken.Contains))
+            {
+                continue;
+            }
+
+            taken.UnionWith(groups);
+            chosen.Add(candidate);
+        }
+
+        return chosen;
+    }
+
+    /// <summary>
+    /// Whether the reservation on <paramref name="relay"/>, made at <paramref name="reservedAt"/>, should be replaced
+    /// (make before break: the caller reserves the replacement first): it reached
+    /// <see cref="RelayPoolOptions.MaxReservationAge"/>, or the best diverse candidate scores more than
+    /// <see cref="RelayPoolOptions.RotationMargin"/> above it. Never when no replacement exists.
+    /// </summary>
+    public bool ShouldRotate(PeerId relay, DateTimeOffset reservedAt, IReadOnlyCollection<PeerId> held)
+    {
+        ArgumentNullException.ThrowIfNull(relay);
+        ArgumentNullException.ThrowIfNull(held);
+        PeerId[] others = [.. held.Where(h => h != relay)];
+        RelayCandidate? replacement = Select(1, [.. others, relay]).FirstOrDefault();
+        if (replacement is null)
+        {
+            return false;
+        }
+
+        if (_time.GetUtcNow() - reservedAt >= _options.MaxReservationAge)
+        {
+            return true;
+        }
+
+        return replacement.Score - Score(relay) > _options.RotationMargin;
+    }
+
+    /// <summary>The score of <paramref name="relay"/> now (0 when the book does not hold it).</summary>
+    public double Score(PeerId relay)
+    {
+        ArgumentNullException.ThrowIfNull(relay);
+        RelayBookEntry? entry = _book.Get(relay);
+        if (entry is null)
+        {
+            return 0;
+        }
+
+        lock (_lock)
+        {
+            _states.TryGetValue(relay, out RelayState? state);
+            return ScoreOf(entry, state, _time.GetUtcNow());
+        }
+    }
+
+    /// <summary>Whether <paramref name="address"/> is private, loopback, link-local or shared (CGNAT) space.</summary>
+    internal static bool IsPrivate(Multiaddr address)
+    {
+        if (!address.TryGetIPEndPoint(out IPEndPoint? endPoint))
+        {
+            return address.Components.Any(c => c.Name is "dns" or "dns4" or "dns6" && c.Value is "localhost");
+        }
+
+        IPAddress ip = endPoint.Address.IsIPv4MappedToIPv6 ? endPoint.Address.MapToIPv4() : endPoint.Address;
+        if (IPAddress.IsLoopback(ip))
+        {
+            return true;
+        }
+
+        if (ip.AddressFamily == AddressFamily.InterNetwork)
+        {
+            byte[] b = ip.GetAddressBytes();
+            return b[0] == 10 || (b[0] == 172 && b[1] is >= 16 and <= 31) || (b[0] == 192 && b[1] == 168)
+                || (b[0] == 169 && b[1] == 254) || (b[0] == 100 && b[1] is >= 64 and <= 127) || b[0] == 0;
+        }
+
+        return ip.IsIPv6LinkLocal || ip.IsIPv6UniqueLocal || ip.IsIPv6SiteLocal || ip.Equals(IPAddress.IPv6Any);
+    }
+
+    private double ScoreOf(RelayBookEntry entry, RelayState? state, DateTimeOffset now)
+    {
+        double successes = 0, failures = 0;
+        TimeSpan? rtt = null;
+        TimeSpan longest = TimeSpan.Zero;
+        if (state is not null)
+        {
+            double factor = state.DecayFactor(now, _options.OutcomeHalfLife);
+            successes = state.Successes * factor;
+            failures = state.Failures * factor;
+            rtt = state.RoundTrip;
+            longest = state.LongestReservation;
+        }
+
+        double outcome = (successes + 1) / (successes + failures + 2);
+        double latency = rtt is { } r ? 1 / (1 + (r / LatencyScale)) : 0.5;
+        double uptime = (0.5 * Math.Min(1, (now - entry.FirstSeen) / FullUptime)) + (0.5 * Math.Min(1, longest / FullReservation));
+        double sources = entry.IsConfigured ? 1 : Math.Min(1, entry.SourceCount / 4.0);
+        return (0.4 * outcome) + (0.2 * latency) + (0.2 * uptime) + (0.2 * sources);
+    }
+
+    /// <summary>The diversity groups of an address: its /24 or /48, and its ASN when a resolver is set.</summary>
+    private IEnumerable<string> GroupsOf(Multiaddr address)
+    {
+        if (!address.TryGetIPEndPoint(out IPEndPoint? endPoint))
+        {
+            yield return "name:" + address.Components[0].Value;
+            yield break;
+        }
+
+        IPAddress ip = endPoint.Address.IsIPv4MappedToIPv6 ? endPoint.Address.MapToIPv4() : endPoint.Address;
+        byte[] bytes = ip.GetAddressBytes();
+        yield return ip.AddressFamily == AddressFamily.InterNetwork
+            ? "v4:" + Convert.ToHexString(bytes, 0, 3)
+            : "v6:" + Convert.ToHexString(bytes, 0, 6);
+        if (_options.AsnResolver?.Invoke(ip) is { } asn)
+        {
+            yield return "asn:" + asn.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    private RelayState State(PeerId relay)
+    {
+        if (!_states.TryGetValue(relay, out RelayState? state))
+        {
+            state = new RelayState { DecayedAt = _time.GetUtcNow() };
+            _states[relay] = state;
+        }
+
+        return state;
+    }
+
+    /// <summary>A stable per-relay tie-break key from the seed (a hash, so it does not depend on the order relays appear in).</summary>
+    private ulong TieKey(PeerId relay)
+    {
+        if (!_tieKeys.TryGetValue(relay, out ulong key))
+        {
+            byte[] id = relay.ToByteArray();
+            byte[] input = new byte[4 + id.Length];
+            BitConverter.TryWriteBytes(input, _options.RngSeed);
+            id.CopyTo(input, 4);
+            key = BitConverter.ToUInt64(SHA256.HashData(input));
+            _tieKeys[relay] = key;
+        }
+
+        return key;
+    }
+
+    /// <summary>Forgets what it knew of relays the book dropped, once there is much of it.</summary>
+    private void PruneStates(IReadOnlyList<RelayBookEntry> entries)
+    {
+        if (_tieKeys.Count <= (2 * entries.Count) + 1024)
+        {
+            return;
+        }
+
+        HashSet<PeerId> live = [.. entries.Select(e => e.Relay)];
+        foreach (PeerId relay in _tieKeys.Keys.Where(r => !live.Contains(r)).ToArray())
+        {
+            _tieKeys.Remove(relay);
+            _states.Remove(relay);
+        }
+    }
+
+    private sealed class RelayState
+    {
+        public double Successes { get; set; }
+
+        public double Failures { get; set; }
+
+        public int FailuresInARow { get; set; }
+
+        public DateTimeOffset? BackoffUntil { get; set; }
+
+        public TimeSpan? RoundTrip { get; set; }
+
+        public TimeSpan LongestReservation { get; set; }
+
+        public DateTimeOffset DecayedAt { get; set; }
+
+        public double DecayFactor(DateTimeOffset now, TimeSpan halfLife) => Math.Pow(0.5, Math.Max(0, (now - DecayedAt) / halfLife));
+
+        /// <summary>Applies the decay up to <paramref name="now"/> to the stored counts.</summary>
+        public void Decay(DateTimeOffset now, TimeSpan halfLife)
+        {
+            double factor = DecayFactor(now, halfLife);
+            Successes *= factor;
+            Failures *= factor;
+            DecayedAt = now;
+        }
+    }
+}
