@@ -183,6 +183,26 @@ public sealed class RelayAddressBook
         }
     }
 
+    /// <summary>
+    /// The live relays as light views, read in place (no snapshot per relay): what the pool needs to filter and score
+    /// 10,000 relays within a millisecond. The address lists are immutable (an entry replaces its list on change).
+    /// </summary>
+    internal void FillLiveViews(List<RelayEntryView> views)
+    {
+        DateTimeOffset now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            views.Clear();
+            foreach (Entry entry in _entries.Values)
+            {
+                if (entry.IsLive(now, _options.UnadvertisedTtl))
+                {
+                    views.Add(new RelayEntryView(entry.Relay, entry.Addresses, entry.PublicAddressCount, entry.Sources.Count, entry.IsConfigured, entry.FirstSeen));
+                }
+            }
+        }
+    }
+
     /// <summary>Removes the entries that expired; returns how many.</summary>
     public int Prune()
     {
@@ -299,13 +319,20 @@ public sealed class RelayAddressBook
 
     private sealed class Entry(PeerId relay, DateTimeOffset firstSeen, PeerId? introducedBy)
     {
-        private List<Multiaddr> _addresses = [];
+        private bool _configured;
+        private bool _trustedSource;
 
         public PeerId Relay { get; } = relay;
 
         public PeerId? IntroducedBy { get; } = introducedBy;
 
         public HashSet<RelaySource> Sources { get; } = [];
+
+        /// <summary>Never mutated: replaced on change, so views may share it.</summary>
+        public Multiaddr[] Addresses { get; private set; } = [];
+
+        /// <summary>How many of <see cref="Addresses"/> are public (classified once, when they change).</summary>
+        public int PublicAddressCount { get; private set; }
 
         public SignedRelayAdvert? Advert { get; set; }
 
@@ -319,34 +346,52 @@ public sealed class RelayAddressBook
 
         public int Failures { get; set; }
 
+        public bool IsConfigured => _configured;
+
         /// <summary>Backed by a trusted source: configured, identified, or reserved on.</summary>
-        public bool IsBacked => Successes > 0 || Sources.Any(s => s.Kind is RelaySourceKind.Configured or RelaySourceKind.Identify or RelaySourceKind.Reservation);
+        public bool IsBacked => _trustedSource || Successes > 0;
 
         public void Touch(RelaySource source, DateTimeOffset now)
         {
             Sources.Add(source);
+            _configured |= source.Kind == RelaySourceKind.Configured;
+            _trustedSource |= source.Kind is RelaySourceKind.Configured or RelaySourceKind.Identify or RelaySourceKind.Reservation;
             LastSeen = now;
         }
 
-        public void ReplaceAddresses(IReadOnlyList<Multiaddr> addresses) => _addresses = [.. addresses];
+        public void ReplaceAddresses(IReadOnlyList<Multiaddr> addresses) => SetAddresses([.. addresses]);
 
         public void MergeAddresses(IReadOnlyList<Multiaddr> addresses)
         {
+            List<Multiaddr>? merged = null;
             foreach (Multiaddr address in addresses.Select(a => a.WithoutPeerId()).Where(a => !a.IsRelayed))
             {
-                if (!_addresses.Contains(address) && _addresses.Count < RelayAdvert.MaxAddresses)
+                List<Multiaddr> current = merged ?? [.. Addresses];
+                if (!current.Contains(address) && current.Count < RelayAdvert.MaxAddresses)
                 {
-                    _addresses.Add(address);
+                    current.Add(address);
+                    merged = current;
                 }
+            }
+
+            if (merged is not null)
+            {
+                SetAddresses([.. merged]);
             }
         }
 
         public bool IsLive(DateTimeOffset now, TimeSpan unadvertisedTtl)
-            => Sources.Any(s => s.Kind == RelaySourceKind.Configured)
+            => _configured
                 || (Advert is not null && Advert.Advert.IsValidAt(now))
                 || (Unsigned is not null && Unsigned.IsValidAt(now))
                 || (IsBacked && now - LastSeen < unadvertisedTtl);
 
-        public RelayBookEntry Snapshot() => new(Relay, [.. _addresses], Advert, Unsigned, [.. Sources], FirstSeen, LastSeen, Successes, Failures);
+        public RelayBookEntry Snapshot() => new(Relay, Addresses, Advert, Unsigned, [.. Sources], FirstSeen, LastSeen, Successes, Failures);
+
+        private void SetAddresses(Multiaddr[] addresses)
+        {
+            Addresses = addresses;
+            PublicAddressCount = addresses.Count(a => !AddressClass.IsPrivate(a));
+        }
     }
 }

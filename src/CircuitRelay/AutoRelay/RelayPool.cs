@@ -39,6 +39,7 @@ public sealed class RelayPool
     private readonly Lock _lock = new();
     private readonly Dictionary<PeerId, RelayState> _states = [];
     private readonly Dictionary<PeerId, ulong> _tieKeys = [];
+    private readonly List<RelayEntryView> _views = [];
 
     /// <summary>Creates a pool over <paramref name="book"/>.</summary>
     /// <exception cref="ArgumentException">An option is invalid (the message names it).</exception>
@@ -121,42 +122,7 @@ public sealed class RelayPool
     /// <summary>Every candidate, best first.</summary>
     public IReadOnlyList<RelayCandidate> GetCandidates()
     {
-        DateTimeOffset now = _time.GetUtcNow();
-        IReadOnlyList<RelayBookEntry> entries = _book.GetEntries();
-        var candidates = new List<(RelayCandidate Candidate, ulong Tie)>(entries.Count);
-        lock (_lock)
-        {
-            foreach (RelayBookEntry entry in entries)
-            {
-                if (!entry.IsConfigured && entry.SourceCount < _options.MinSources)
-                {
-                    continue;
-                }
-
-                _states.TryGetValue(entry.Relay, out RelayState? state);
-                if (state?.BackoffUntil > now)
-                {
-                    continue;
-                }
-
-                Multiaddr[] usable = [.. entry.Addresses.Where(a => _options.AllowPrivateAddresses || !IsPrivate(a))];
-                if (usable.Length == 0)
-                {
-                    continue;
-                }
-
-                candidates.Add((new RelayCandidate(entry.Relay, usable, ScoreOf(entry, state, now), entry.IsConfigured), TieKey(entry.Relay)));
-            }
-
-            PruneStates(entries);
-        }
-
-        candidates.Sort(static (x, y) =>
-        {
-            int byScore = y.Candidate.Score.CompareTo(x.Candidate.Score);
-            return byScore != 0 ? byScore : x.Tie.CompareTo(y.Tie);
-        });
-        return [.. candidates.Select(c => c.Candidate)];
+        return [.. RankSorted().Select(Materialize)];
     }
 
     /// <summary>
@@ -177,18 +143,19 @@ public sealed class RelayPool
         }
 
         var chosen = new List<RelayCandidate>(count);
-        foreach (RelayCandidate candidate in GetCandidates())
+        foreach (Ranked ranked in RankSorted())
         {
             if (chosen.Count == count)
             {
                 break;
             }
 
-            if (held.Contains(candidate.Relay))
+            if (held.Contains(ranked.View.Relay))
             {
                 continue;
             }
 
+            RelayCandidate candidate = Materialize(ranked);
             string[] groups = [.. candidate.Addresses.SelectMany(GroupsOf).Distinct()];
             if (groups.Any(taken.Contains))
             {
@@ -240,35 +207,56 @@ public sealed class RelayPool
         lock (_lock)
         {
             _states.TryGetValue(relay, out RelayState? state);
-            return ScoreOf(entry, state, _time.GetUtcNow());
+            return ScoreOf(entry.FirstSeen, entry.SourceCount, entry.IsConfigured, state, _time.GetUtcNow());
         }
     }
 
-    /// <summary>Whether <paramref name="address"/> is private, loopback, link-local or shared (CGNAT) space.</summary>
-    internal static bool IsPrivate(Multiaddr address)
+    /// <summary>Filters and scores every live relay of the book, read in place (unordered; <see cref="Ranked.CompareTo"/> orders best first).</summary>
+    private Ranked[] RankSorted()
     {
-        if (!address.TryGetIPEndPoint(out IPEndPoint? endPoint))
+        DateTimeOffset now = _time.GetUtcNow();
+        var ranked = new List<Ranked>();
+        lock (_lock)
         {
-            return address.Components.Any(c => c.Name is "dns" or "dns4" or "dns6" && c.Value is "localhost");
+            // The views buffer is the pool's own, reused between calls (10,000 views are half a megabyte).
+            List<RelayEntryView> views = _views;
+            _book.FillLiveViews(views);
+            ranked.Capacity = views.Count;
+            foreach (RelayEntryView view in views)
+            {
+                if (!view.IsConfigured && view.SourceCount < _options.MinSources)
+                {
+                    continue;
+                }
+
+                _states.TryGetValue(view.Relay, out RelayState? state);
+                if (state?.BackoffUntil > now || (_options.AllowPrivateAddresses ? view.Addresses.Count : view.PublicAddressCount) == 0)
+                {
+                    continue;
+                }
+
+                ranked.Add(new Ranked(view, ScoreOf(view.FirstSeen, view.SourceCount, view.IsConfigured, state, now), TieKey(view.Relay)));
+            }
+
+            PruneStates(views);
+            views.Clear();
         }
 
-        IPAddress ip = endPoint.Address.IsIPv4MappedToIPv6 ? endPoint.Address.MapToIPv4() : endPoint.Address;
-        if (IPAddress.IsLoopback(ip))
-        {
-            return true;
-        }
-
-        if (ip.AddressFamily == AddressFamily.InterNetwork)
-        {
-            byte[] b = ip.GetAddressBytes();
-            return b[0] == 10 || (b[0] == 172 && b[1] is >= 16 and <= 31) || (b[0] == 192 && b[1] == 168)
-                || (b[0] == 169 && b[1] == 254) || (b[0] == 100 && b[1] is >= 64 and <= 127) || b[0] == 0;
-        }
-
-        return ip.IsIPv6LinkLocal || ip.IsIPv6UniqueLocal || ip.IsIPv6SiteLocal || ip.Equals(IPAddress.IPv6Any);
+        Ranked[] sorted = [.. ranked];
+        Array.Sort(sorted, static (x, y) => x.CompareTo(y));
+        return sorted;
     }
 
-    private double ScoreOf(RelayBookEntry entry, RelayState? state, DateTimeOffset now)
+    private RelayCandidate Materialize(Ranked ranked)
+    {
+        RelayEntryView view = ranked.View;
+        IReadOnlyList<Multiaddr> usable = _options.AllowPrivateAddresses || view.PublicAddressCount == view.Addresses.Count
+            ? view.Addresses
+            : [.. view.Addresses.Where(a => !AddressClass.IsPrivate(a))];
+        return new RelayCandidate(view.Relay, usable, ranked.Score, view.IsConfigured);
+    }
+
+    private double ScoreOf(DateTimeOffset firstSeen, int sourceCount, bool isConfigured, RelayState? state, DateTimeOffset now)
     {
         double successes = 0, failures = 0;
         TimeSpan? rtt = null;
@@ -284,8 +272,8 @@ public sealed class RelayPool
 
         double outcome = (successes + 1) / (successes + failures + 2);
         double latency = rtt is { } r ? 1 / (1 + (r / LatencyScale)) : 0.5;
-        double uptime = (0.5 * Math.Min(1, (now - entry.FirstSeen) / FullUptime)) + (0.5 * Math.Min(1, longest / FullReservation));
-        double sources = entry.IsConfigured ? 1 : Math.Min(1, entry.SourceCount / 4.0);
+        double uptime = (0.5 * Math.Min(1, (now - firstSeen) / FullUptime)) + (0.5 * Math.Min(1, longest / FullReservation));
+        double sources = isConfigured ? 1 : Math.Min(1, sourceCount / 4.0);
         return (0.4 * outcome) + (0.2 * latency) + (0.2 * uptime) + (0.2 * sources);
     }
 
@@ -337,7 +325,7 @@ public sealed class RelayPool
     }
 
     /// <summary>Forgets what it knew of relays the book dropped, once there is much of it.</summary>
-    private void PruneStates(IReadOnlyList<RelayBookEntry> entries)
+    private void PruneStates(List<RelayEntryView> entries)
     {
         if (_tieKeys.Count <= (2 * entries.Count) + 1024)
         {
@@ -349,6 +337,16 @@ public sealed class RelayPool
         {
             _tieKeys.Remove(relay);
             _states.Remove(relay);
+        }
+    }
+
+    private readonly record struct Ranked(RelayEntryView View, double Score, ulong Tie)
+    {
+        /// <summary>Best first: higher score, then the seeded tie key.</summary>
+        public int CompareTo(Ranked other)
+        {
+            int byScore = other.Score.CompareTo(Score);
+            return byScore != 0 ? byScore : Tie.CompareTo(other.Tie);
         }
     }
 
