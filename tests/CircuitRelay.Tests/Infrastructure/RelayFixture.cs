@@ -120,10 +120,6 @@ public sealed class RelayFixture : IAsyncDisposable
             server?.Invoke(o);
         });
 
-    /// <summary>
-    /// A client node: on the public side at the next 198.51.100.x, or, when <paramref name="ip"/> is given, behind
-    /// the NAT whose public address is <paramref name="ip"/> (the relay sees that ip).
-    /// </summary>
     /// <summary>A node that reserves on the relay, then answers every stop CONNECT with an undecodable frame.</summary>
     public async Task<TestNode> CreateTargetAnsweringGarbageAsync()
     {
@@ -137,6 +133,10 @@ public sealed class RelayFixture : IAsyncDisposable
         return target;
     }
 
+    /// <summary>
+    /// A client node: on the public side at the next 198.51.100.x, or, when <paramref name="ip"/> is given, behind
+    /// the NAT whose public address is <paramref name="ip"/> (the relay sees that ip).
+    /// </summary>
     public TestNode CreateNode(string? ip = null)
     {
         MemoryTransport transport;
@@ -156,6 +156,14 @@ public sealed class RelayFixture : IAsyncDisposable
             _nats[publicAddress] = (nat.Nat, nat.Next + 1);
         }
 
+        return Build(transport);
+    }
+
+    /// <summary>A node reachable directly at <paramref name="ip"/> (no NAT), e.g. another relay on a network of its own.</summary>
+    public TestNode CreatePublicNode(string ip) => Build(Network.AddNode(IPAddress.Parse(ip)));
+
+    private TestNode Build(MemoryTransport transport)
+    {
         Libp2pHost host = StartHost(transport);
         var client = new RelayClient(host, ClientOptions, Logs.Factory, Meters, Time);
         client.Start();

@@ -1,0 +1,147 @@
+using CircuitRelay.Abstractions;
+using CircuitRelay.AutoRelay;
+using CircuitRelay.Server;
+using CircuitRelay.Tests.Infrastructure;
+
+namespace CircuitRelay.Tests.AutoRelay;
+
+/// <summary>The AutoRelay worker on reference hosts over the memory transport: relays on networks of their own, a node behind a NAT.</summary>
+public sealed class AutoRelayServiceTests : IAsyncDisposable
+{
+    private readonly RelayFixture _fixture = RelayFixture.Create();
+    private readonly List<IAsyncDisposable> _owned = [];
+    private readonly RelayAddressBook _book;
+    private readonly RelayPool _pool;
+    private readonly TestNode _node;
+
+    public AutoRelayServiceTests()
+    {
+        _book = new RelayAddressBook(new RelayAddressBookOptions(), _fixture.Time);
+        _pool = new RelayPool(_book, new RelayPoolOptions { RngSeed = 1 }, _fixture.Time);
+        _node = _fixture.CreateNode("203.0.113.200");
+    }
+
+    [Fact]
+    public async Task RunCycleAsync_ConfiguredCandidates_HoldsTheDesiredCountOnDiverseRelaysAndIsReachable()
+    {
+        TestNode r1 = Relay("192.0.2.1"), r2 = Relay("192.0.2.2"), r3 = Relay("203.0.113.1");
+        AutoRelayService worker = Worker();
+
+        int held = await worker.RunCycleAsync().Within();
+
+        held.Should().Be(2);
+        worker.Relays.Should().HaveCount(2).And.Contain(r3.Id, "the two 192.0.2.x relays share a /24: one of them at most");
+        worker.Relays.Should().ContainSingle(r => r == r1.Id || r == r2.Id);
+        Multiaddr circuit = worker.RelayedAddresses[0].WithPeerId(_node.Id);
+        ConnectionInfo relayed = await _fixture.CreateNode().Host.DialAsync(circuit).Within();
+        relayed.IsRelayed.Should().BeTrue();
+        relayed.RemotePeer.Should().Be(_node.Id);
+    }
+
+    [Fact]
+    public async Task Start_HeldRelayDies_ReplacesItFromThePoolAtOnce()
+    {
+        TestNode r1 = Relay("192.0.2.1"), r2 = Relay("198.51.100.250");
+        AutoRelayService worker = Worker(desired: 1);
+        await worker.RunCycleAsync().Within();
+        PeerId first = worker.Relays.Single();
+        TestNode dead = first == r1.Id ? r1 : r2, spare = first == r1.Id ? r2 : r1;
+        var replaced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        worker.ReservationsChanged += (_, _) =>
+        {
+            if (worker.Relays.Contains(spare.Id))
+            {
+                replaced.TrySetResult();
+            }
+        };
+        worker.Start();
+
+        dead.Network.AbortAll();
+
+        await replaced.Task.Within();
+        worker.Relays.Should().Equal(spare.Id);
+        _pool.GetBackoffUntil(dead.Id).Should().NotBeNull("the lost relay backs off");
+    }
+
+    [Fact]
+    public async Task RunCycleAsync_CandidateRefuses_BacksItOffAndUsesAnother()
+    {
+        TestNode refusing = Relay("192.0.2.1", o => o.AllowReservation = (_, _) => false), willing = Relay("198.51.100.250");
+        AutoRelayService worker = Worker(desired: 2);
+
+        int held = await worker.RunCycleAsync().Within();
+
+        held.Should().Be(1);
+        worker.Relays.Should().Equal(willing.Id);
+        _pool.GetBackoffUntil(refusing.Id).Should().NotBeNull();
+        _book.Get(refusing.Id)!.ReservationFailures.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task PeerIdentified_ConnectedRelay_JoinsTheBookFromIdentify()
+    {
+        TestNode relay = Relay("192.0.2.1");
+        _ = Worker(start: true);
+        var identified = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _node.Host.PeerIdentified += (_, e) =>
+        {
+            if (e.Record.Peer == relay.Id)
+            {
+                identified.TrySetResult();
+            }
+        };
+
+        await _node.Host.DialAsync(relay.Address).Within();
+        await identified.Task.Within();
+
+        _book.Get(relay.Id)!.Sources.Should().Contain(new RelaySource(RelaySourceKind.Identify));
+    }
+
+    [Fact]
+    public async Task DisposeAsync_HeldReservations_AreReleased()
+    {
+        Relay("192.0.2.1");
+        AutoRelayService worker = Worker(desired: 1);
+        await worker.RunCycleAsync().Within();
+        _node.Client.Reservations.Should().HaveCount(1);
+
+        await worker.DisposeAsync();
+
+        _node.Client.Reservations.Should().BeEmpty();
+        worker.Relays.Should().BeEmpty();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        for (int i = _owned.Count - 1; i >= 0; i--)
+        {
+            await _owned[i].DisposeAsync();
+        }
+
+        await _fixture.DisposeAsync();
+    }
+
+    private TestNode Relay(string ip, Action<RelayServerOptions>? configure = null)
+    {
+        TestNode relay = _fixture.CreatePublicNode(ip);
+        var options = new RelayServerOptions();
+        configure?.Invoke(options);
+        var server = new RelayServer(relay.Host, options, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
+        server.Start();
+        _owned.Add(server);
+        _book.AddConfigured(relay.Id, [relay.Host.ListenAddresses[0]]);
+        return relay;
+    }
+
+    private AutoRelayService Worker(int desired = 2, bool start = false)
+    {
+        var worker = new AutoRelayService(_node.Host, _book, _pool, new AutoRelayOptions { DesiredReservations = desired }, _fixture.Logs.Factory, _fixture.Time);
+        _owned.Add(worker);
+        if (start)
+        {
+            worker.Start();
+        }
+
+        return worker;
+    }
+}
