@@ -107,46 +107,26 @@ public sealed class AdvertGossipService : IAsyncDisposable
     /// <summary>Sends what this node knows to <paramref name="peer"/> over an existing direct connection.</summary>
     /// <returns>How many adverts were sent (0 when the peer is banned).</returns>
     /// <exception cref="IOException">No direct connection, the peer does not speak the protocol, or the stream failed.</exception>
-    public async Task<int> PushAsync(PeerId peer, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(peer);
-        if (IsBanned(peer))
+    public Task<int> PushAsync(PeerId peer, CancellationToken cancellationToken = default)
+        => ExchangeAsync(peer, async (stream, token) =>
         {
-            return 0;
-        }
-
-        ILibp2pStream stream = await OpenAsync(peer, cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-        {
-            using var scope = new TimeoutScope(_options.StreamTimeout, _time, cancellationToken);
-            int sent = await WriteKnownAsync(stream, scope.Token).ConfigureAwait(false);
+            int sent = await WriteKnownAsync(stream, token).ConfigureAwait(false);
             await stream.Output.CompleteAsync().ConfigureAwait(false);
             AdvertLog.Pushed(_logger, peer, sent);
             return sent;
-        }
-    }
+        }, cancellationToken);
 
     /// <summary>Asks <paramref name="peer"/> for the adverts it knows and adds them to the book.</summary>
     /// <returns>How many adverts the book took.</returns>
     /// <exception cref="IOException">No direct connection, the peer does not speak the protocol, or the stream failed.</exception>
-    public async Task<int> PullAsync(PeerId peer, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(peer);
-        if (IsBanned(peer))
+    public Task<int> PullAsync(PeerId peer, CancellationToken cancellationToken = default)
+        => ExchangeAsync(peer, async (stream, token) =>
         {
-            return 0;
-        }
-
-        ILibp2pStream stream = await OpenAsync(peer, cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-        {
-            using var scope = new TimeoutScope(_options.StreamTimeout, _time, cancellationToken);
-            await LengthPrefixed.WriteAsync(stream.Output, new GossipMessage { Pull = true }.ToByteArray(), scope.Token).ConfigureAwait(false);
+            await LengthPrefixed.WriteAsync(stream.Output, new GossipMessage { Pull = true }.ToByteArray(), token).ConfigureAwait(false);
             await stream.Output.CompleteAsync().ConfigureAwait(false);
-            (int stored, _, _) = await ReadAsync(stream, peer, scope.Token).ConfigureAwait(false);
+            (int stored, _, _) = await ReadAsync(stream, peer, token).ConfigureAwait(false);
             return stored;
-        }
-    }
+        }, cancellationToken);
 
     /// <summary>Pushes to every peer this node has a direct connection to (call it when the local advert changed).</summary>
     public async Task PushToAllAsync(CancellationToken cancellationToken = default)
@@ -184,8 +164,22 @@ public sealed class AdvertGossipService : IAsyncDisposable
         _shutdown.Dispose();
     }
 
-    private ValueTask<ILibp2pStream> OpenAsync(PeerId peer, CancellationToken cancellationToken)
-        => _host.OpenStreamAsync(peer, ProtocolId, new OpenStreamOptions { ExistingConnectionOnly = true }, cancellationToken);
+    /// <summary>One outbound exchange: nothing with a banned peer, a stream over an existing direct connection, the stream deadline.</summary>
+    private async Task<int> ExchangeAsync(PeerId peer, Func<ILibp2pStream, CancellationToken, Task<int>> exchange, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        if (IsBanned(peer))
+        {
+            return 0;
+        }
+
+        ILibp2pStream stream = await _host.OpenStreamAsync(peer, ProtocolId, new OpenStreamOptions { ExistingConnectionOnly = true }, cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            using var scope = new TimeoutScope(_options.StreamTimeout, _time, cancellationToken);
+            return await exchange(stream, scope.Token).ConfigureAwait(false);
+        }
+    }
 
     private void OnConnectionOpened(object? sender, ConnectionEventArgs e)
     {
