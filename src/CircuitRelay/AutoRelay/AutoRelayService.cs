@@ -27,6 +27,7 @@ public sealed class AutoRelayService : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
     private readonly Dictionary<PeerId, Held> _held = [];
+    private readonly RelayCandidate[] _static;
     private readonly SemaphoreSlim _wake = new(0);
     private readonly SemaphoreSlim _cycle = new(1, 1);
     private readonly CancellationTokenSource _shutdown = new();
@@ -53,6 +54,11 @@ public sealed class AutoRelayService : IAsyncDisposable
         _options = options;
         _logger = loggerFactory.CreateLogger<AutoRelayService>();
         _time = timeProvider;
+        _static = [.. options.StaticRelays.Select(a => new RelayCandidate(a.GetPeerId()!, [a.WithoutPeerId()], 1, IsConfigured: true))];
+        foreach (RelayCandidate relay in _static)
+        {
+            book.AddConfigured(relay.Relay, relay.Addresses);
+        }
     }
 
     /// <summary>Raised after the set of live reservations (and so <see cref="RelayedAddresses"/>) changed.</summary>
@@ -106,31 +112,40 @@ public sealed class AutoRelayService : IAsyncDisposable
     /// Runs one cycle now: replaces lost reservations, fills up to the desired count, rotates. The loop calls it; tests
     /// and callers may too (cycles never overlap).
     /// </summary>
-    /// <returns>How many live reservations the node holds afterwards.</returns>
+    /// <returns>How many live automatic reservations the node holds afterwards (static ones apart).</returns>
     public async Task<int> RunCycleAsync(CancellationToken cancellationToken = default)
     {
         await _cycle.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             bool changed = false;
-            PeerId[] healthy = Snapshot(h => h.IsHealthy);
-            int need = _options.DesiredReservations - healthy.Length;
+            foreach (RelayCandidate relay in _static)
+            {
+                if (GetHeld(relay.Relay) is not { IsHealthy: true } && _pool.GetBackoffUntil(relay.Relay) is null)
+                {
+                    await ReleaseAsync(relay.Relay).ConfigureAwait(false);
+                    changed |= await TryReserveAsync(relay, cancellationToken, isStatic: true).ConfigureAwait(false);
+                }
+            }
+
+            PeerId[] excluded = [.. Snapshot(_ => true), .. _static.Select(r => r.Relay)];
+            int need = _options.DesiredReservations - Snapshot(h => h.IsHealthy && !h.IsStatic).Length;
             if (need > 0)
             {
-                foreach (RelayCandidate candidate in _pool.Select(need, Snapshot(_ => true)))
+                foreach (RelayCandidate candidate in _pool.Select(need, excluded))
                 {
                     changed |= await TryReserveAsync(candidate, cancellationToken).ConfigureAwait(false);
                 }
             }
 
-            foreach (PeerId relay in Snapshot(h => h.IsHealthy))
+            foreach (PeerId relay in Snapshot(h => h.IsHealthy && !h.IsStatic))
             {
                 if (GetHeld(relay) is not { } held || !_pool.ShouldRotate(relay, held.ReservedAt, Snapshot(h => h.IsHealthy)))
                 {
                     continue;
                 }
 
-                if (_pool.Select(1, Snapshot(_ => true)).FirstOrDefault() is { } replacement
+                if (_pool.Select(1, [.. Snapshot(_ => true), .. _static.Select(r => r.Relay)]).FirstOrDefault() is { } replacement
                     && await TryReserveAsync(replacement, cancellationToken).ConfigureAwait(false))
                 {
                     AutoRelayLog.Rotated(_logger, relay, replacement.Relay);
@@ -139,13 +154,13 @@ public sealed class AutoRelayService : IAsyncDisposable
                 }
             }
 
-            foreach (PeerId lost in Snapshot(h => !h.IsHealthy))
+            foreach (PeerId lost in Snapshot(h => !h.IsHealthy && !h.IsStatic))
             {
                 await ReleaseAsync(lost).ConfigureAwait(false);
                 changed = true;
             }
 
-            int count = Snapshot(h => h.IsHealthy).Length;
+            int count = Snapshot(h => h.IsHealthy && !h.IsStatic).Length;
             if (count < _options.DesiredReservations)
             {
                 AutoRelayLog.Short(_logger, count, _options.DesiredReservations);
@@ -214,7 +229,7 @@ public sealed class AutoRelayService : IAsyncDisposable
         }
     }
 
-    private async Task<bool> TryReserveAsync(RelayCandidate candidate, CancellationToken cancellationToken)
+    private async Task<bool> TryReserveAsync(RelayCandidate candidate, CancellationToken cancellationToken, bool isStatic = false)
     {
         Multiaddr address = candidate.Addresses[0].WithPeerId(candidate.Relay).Encapsulate("/p2p-circuit");
         long started = _time.GetTimestamp();
@@ -235,7 +250,7 @@ public sealed class AutoRelayService : IAsyncDisposable
 
         TimeSpan roundTrip = _time.GetElapsedTime(started);
         _pool.RecordSuccess(candidate.Relay, roundTrip);
-        var held = new Held(candidate.Relay, listener, _time.GetUtcNow());
+        var held = new Held(candidate.Relay, listener, _time.GetUtcNow()) { IsStatic = isStatic };
         listener.Reservation.RenewalFailed += (_, e) => OnLost(held, e.Error.Message);
         listener.Reservation.Expired += (_, _) => OnLost(held, "expired");
         lock (_lock)
@@ -328,5 +343,7 @@ public sealed class AutoRelayService : IAsyncDisposable
         public DateTimeOffset ReservedAt { get; } = reservedAt;
 
         public bool IsHealthy { get; set; } = true;
+
+        public bool IsStatic { get; init; }
     }
 }

@@ -98,6 +98,28 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task RunCycleAsync_StaticRelay_IsHeldApartFromTheDesiredAutomaticOnes()
+    {
+        TestNode auto = Relay("192.0.2.1");
+        TestNode fixedRelay = Relay("203.0.113.1", configured: false);
+        AutoRelayService worker = Worker(desired: 1, staticRelays: [fixedRelay.Address]);
+
+        int automatic = await worker.RunCycleAsync().Within();
+
+        automatic.Should().Be(1);
+        worker.Relays.Should().BeEquivalentTo([auto.Id, fixedRelay.Id]);
+        _book.Get(fixedRelay.Id)!.IsConfigured.Should().BeTrue("a static relay is a configured one too");
+    }
+
+    [Fact]
+    public void Constructor_StaticRelayWithoutPeerId_NamesTheOption()
+    {
+        Func<AutoRelayService> create = () => Worker(staticRelays: [Multiaddr.Parse("/ip4/192.0.2.9/tcp/4001")]);
+
+        create.Should().Throw<ArgumentException>().WithMessage("*StaticRelays*");
+    }
+
+    [Fact]
     public async Task DisposeAsync_HeldReservations_AreReleased()
     {
         Relay("192.0.2.1");
@@ -121,7 +143,7 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
         await _fixture.DisposeAsync();
     }
 
-    private TestNode Relay(string ip, Action<RelayServerOptions>? configure = null)
+    private TestNode Relay(string ip, Action<RelayServerOptions>? configure = null, bool configured = true)
     {
         TestNode relay = _fixture.CreatePublicNode(ip);
         var options = new RelayServerOptions();
@@ -129,13 +151,23 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
         var server = new RelayServer(relay.Host, options, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
         server.Start();
         _owned.Add(server);
-        _book.AddConfigured(relay.Id, [relay.Host.ListenAddresses[0]]);
+        if (configured)
+        {
+            _book.AddConfigured(relay.Id, [relay.Host.ListenAddresses[0]]);
+        }
+
         return relay;
     }
 
-    private AutoRelayService Worker(int desired = 2, bool start = false)
+    private AutoRelayService Worker(int desired = 2, bool start = false, IEnumerable<Multiaddr>? staticRelays = null)
     {
-        var worker = new AutoRelayService(_node.Host, _book, _pool, new AutoRelayOptions { DesiredReservations = desired }, _fixture.Logs.Factory, _fixture.Time);
+        var options = new AutoRelayOptions { DesiredReservations = desired };
+        foreach (Multiaddr relay in staticRelays ?? [])
+        {
+            options.StaticRelays.Add(relay);
+        }
+
+        var worker = new AutoRelayService(_node.Host, _book, _pool, options, _fixture.Logs.Factory, _fixture.Time);
         _owned.Add(worker);
         if (start)
         {
