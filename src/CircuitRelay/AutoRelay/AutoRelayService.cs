@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using CircuitRelay.Abstractions;
 using CircuitRelay.Internal;
 using CircuitRelay.Protocol;
@@ -28,6 +29,7 @@ public sealed class AutoRelayService : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly Dictionary<PeerId, Held> _held = [];
     private readonly RelayCandidate[] _static;
+    private readonly AutoRelayMetrics _metrics;
     private readonly SemaphoreSlim _wake = new(0);
     private readonly SemaphoreSlim _cycle = new(1, 1);
     private readonly CancellationTokenSource _shutdown = new();
@@ -37,15 +39,17 @@ public sealed class AutoRelayService : IAsyncDisposable
     /// <summary>Creates the worker; <see cref="Start"/> runs it.</summary>
     /// <exception cref="NotSupportedException">The host does not provide <see cref="IListenFeature"/>.</exception>
     /// <exception cref="ArgumentException">An option is invalid (the message names it).</exception>
-    public AutoRelayService(ILibp2pHost host, RelayAddressBook book, RelayPool pool, AutoRelayOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider)
+    public AutoRelayService(ILibp2pHost host, RelayAddressBook book, RelayPool pool, AutoRelayOptions options, ILoggerFactory loggerFactory, IMeterFactory meterFactory, TimeProvider timeProvider)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(book);
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
+        ArgumentNullException.ThrowIfNull(meterFactory);
         ArgumentNullException.ThrowIfNull(timeProvider);
         options.Validate();
+        _metrics = new AutoRelayMetrics(meterFactory, () => Snapshot(h => h.IsHealthy && !h.IsStatic).Length, options.DesiredReservations);
         _host = host;
         _listen = host.GetRequiredFeature<IListenFeature>("AutoRelay");
         _peers = host.GetFeature<IPeerStoreFeature>();
@@ -118,6 +122,7 @@ public sealed class AutoRelayService : IAsyncDisposable
         await _cycle.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            _metrics.Cycles.Add(1);
             bool changed = false;
             foreach (RelayCandidate relay in _static)
             {
@@ -149,6 +154,7 @@ public sealed class AutoRelayService : IAsyncDisposable
                     && await TryReserveAsync(replacement, cancellationToken).ConfigureAwait(false))
                 {
                     AutoRelayLog.Rotated(_logger, relay, replacement.Relay);
+                    _metrics.Rotations.Add(1);
                     await ReleaseAsync(relay).ConfigureAwait(false);
                     changed = true;
                 }
@@ -245,6 +251,7 @@ public sealed class AutoRelayService : IAsyncDisposable
         {
             DateTimeOffset until = _pool.RecordFailure(candidate.Relay);
             AutoRelayLog.ReserveFailed(_logger, candidate.Relay, until, ex.Message);
+            _metrics.Reservations.Add(1, AutoRelayMetrics.Failed);
             return false;
         }
 
@@ -259,6 +266,7 @@ public sealed class AutoRelayService : IAsyncDisposable
         }
 
         AutoRelayLog.Reserved(_logger, candidate.Relay, candidate.Score, (long)roundTrip.TotalMilliseconds);
+        _metrics.Reservations.Add(1, AutoRelayMetrics.Opened);
         return true;
     }
 
@@ -275,6 +283,7 @@ public sealed class AutoRelayService : IAsyncDisposable
         }
 
         AutoRelayLog.Lost(_logger, held.Relay, reason);
+        _metrics.Lost.Add(1);
         _pool.RecordFailure(held.Relay);
         Wake();
     }

@@ -2,6 +2,7 @@ using CircuitRelay.Abstractions;
 using CircuitRelay.AutoRelay;
 using CircuitRelay.Server;
 using CircuitRelay.Tests.Infrastructure;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 
 namespace CircuitRelay.Tests.AutoRelay;
 
@@ -36,6 +37,22 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
         ConnectionInfo relayed = await _fixture.CreateNode().Host.DialAsync(circuit).Within();
         relayed.IsRelayed.Should().BeTrue();
         relayed.RemotePeer.Should().Be(_node.Id);
+    }
+
+    [Fact]
+    public async Task RunCycleAsync_OneRefusalOneSuccess_CountsBothAndTheHeldGauge()
+    {
+        Relay("192.0.2.1", o => o.AllowReservation = (_, _) => false);
+        Relay("198.51.100.250");
+        using MetricCollector<long> reservations = _fixture.Meters.Collect<long>("CircuitRelay", "libp2p.autorelay.reservations");
+        using MetricCollector<int> held = _fixture.Meters.Collect<int>("CircuitRelay", "libp2p.autorelay.reservations.held");
+        AutoRelayService worker = Worker(desired: 2);
+
+        await worker.RunCycleAsync().Within();
+        held.RecordObservableInstruments();
+
+        reservations.GetMeasurementSnapshot().Select(m => (string?)m.Tags["outcome"]).Should().BeEquivalentTo(["opened", "failed"]);
+        held.LastMeasurement!.Value.Should().Be(1);
     }
 
     [Fact]
@@ -167,7 +184,7 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
             options.StaticRelays.Add(relay);
         }
 
-        var worker = new AutoRelayService(_node.Host, _book, _pool, options, _fixture.Logs.Factory, _fixture.Time);
+        var worker = new AutoRelayService(_node.Host, _book, _pool, options, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
         _owned.Add(worker);
         if (start)
         {

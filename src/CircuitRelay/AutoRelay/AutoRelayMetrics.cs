@@ -1,0 +1,31 @@
+using System.Diagnostics.Metrics;
+using CircuitRelay.Diagnostics;
+
+namespace CircuitRelay.AutoRelay;
+
+/// <summary>The AutoRelay worker's instruments (<c>libp2p.autorelay.*</c> on the <c>CircuitRelay</c> meter), from the application's <see cref="IMeterFactory"/>.</summary>
+internal sealed class AutoRelayMetrics
+{
+    public AutoRelayMetrics(IMeterFactory meterFactory, Func<int> held, int desired)
+    {
+        Meter meter = RelayMetrics.CreateMeter(meterFactory);
+        Cycles = meter.CreateCounter<long>("libp2p.autorelay.cycles", "{cycle}", "Selection cycles run.");
+        Reservations = meter.CreateCounter<long>("libp2p.autorelay.reservations", "{reservation}", "Reservation attempts, by outcome (opened, failed).");
+        Lost = meter.CreateCounter<long>("libp2p.autorelay.reservations.lost", "{reservation}", "Live reservations lost (renewal failed or expired).");
+        Rotations = meter.CreateCounter<long>("libp2p.autorelay.rotations", "{rotation}", "Reservations rotated to a better or younger relay.");
+        meter.CreateObservableGauge("libp2p.autorelay.reservations.held", held, "{reservation}", "Live automatic reservations.");
+        meter.CreateObservableGauge("libp2p.autorelay.reservations.desired", () => desired, "{reservation}", "Automatic reservations wanted.");
+    }
+
+    public static KeyValuePair<string, object?> Opened { get; } = new("outcome", "opened");
+
+    public static KeyValuePair<string, object?> Failed { get; } = new("outcome", "failed");
+
+    public Counter<long> Cycles { get; }
+
+    public Counter<long> Reservations { get; }
+
+    public Counter<long> Lost { get; }
+
+    public Counter<long> Rotations { get; }
+}
