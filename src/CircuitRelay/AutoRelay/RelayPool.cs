@@ -40,6 +40,7 @@ public sealed class RelayPool
     private readonly Dictionary<PeerId, RelayState> _states = [];
     private readonly Dictionary<PeerId, ulong> _tieKeys = [];
     private readonly List<RelayEntryView> _views = [];
+    private readonly List<Ranked> _ranked = [];
 
     /// <summary>Creates a pool over <paramref name="book"/>.</summary>
     /// <exception cref="ArgumentException">An option is invalid (the message names it).</exception>
@@ -122,7 +123,7 @@ public sealed class RelayPool
     /// <summary>Every candidate, best first.</summary>
     public IReadOnlyList<RelayCandidate> GetCandidates()
     {
-        return [.. RankSorted().Select(Materialize)];
+        return WithRanked<IReadOnlyList<RelayCandidate>>(ranked => [.. ranked.Select(Materialize)]);
     }
 
     /// <summary>
@@ -142,31 +143,34 @@ public sealed class RelayPool
             }
         }
 
-        var chosen = new List<RelayCandidate>(count);
-        foreach (Ranked ranked in RankSorted())
+        return WithRanked(ranking =>
         {
-            if (chosen.Count == count)
+            var chosen = new List<RelayCandidate>(count);
+            foreach (Ranked ranked in ranking)
             {
-                break;
+                if (chosen.Count == count)
+                {
+                    break;
+                }
+
+                if (held.Contains(ranked.View.Relay))
+                {
+                    continue;
+                }
+
+                RelayCandidate candidate = Materialize(ranked);
+                string[] groups = [.. candidate.Addresses.SelectMany(GroupsOf).Distinct()];
+                if (groups.Any(taken.Contains))
+                {
+                    continue;
+                }
+
+                taken.UnionWith(groups);
+                chosen.Add(candidate);
             }
 
-            if (held.Contains(ranked.View.Relay))
-            {
-                continue;
-            }
-
-            RelayCandidate candidate = Materialize(ranked);
-            string[] groups = [.. candidate.Addresses.SelectMany(GroupsOf).Distinct()];
-            if (groups.Any(taken.Contains))
-            {
-                continue;
-            }
-
-            taken.UnionWith(groups);
-            chosen.Add(candidate);
-        }
-
-        return chosen;
+            return chosen;
+        });
     }
 
     /// <summary>
@@ -211,17 +215,20 @@ public sealed class RelayPool
         }
     }
 
-    /// <summary>Filters and scores every live relay of the book, read in place (unordered; <see cref="Ranked.CompareTo"/> orders best first).</summary>
-    private Ranked[] RankSorted()
+    /// <summary>
+    /// Filters and scores every live relay of the book, read in place, into the pool's reused buffer, orders it best
+    /// first and hands it to <paramref name="use"/>, all under the pool's lock (no buffer is allocated per call: 10,000
+    /// ranked relays are most of a megabyte).
+    /// </summary>
+    private T WithRanked<T>(Func<List<Ranked>, T> use)
     {
         DateTimeOffset now = _time.GetUtcNow();
-        var ranked = new List<Ranked>();
         lock (_lock)
         {
-            // The views buffer is the pool's own, reused between calls (10,000 views are half a megabyte).
             List<RelayEntryView> views = _views;
+            List<Ranked> ranked = _ranked;
             _book.FillLiveViews(views);
-            ranked.Capacity = views.Count;
+            ranked.Clear();
             foreach (RelayEntryView view in views)
             {
                 if (!view.IsConfigured && view.SourceCount < _options.MinSources)
@@ -240,11 +247,16 @@ public sealed class RelayPool
 
             PruneStates(views);
             views.Clear();
+            ranked.Sort(static (x, y) => x.CompareTo(y));
+            try
+            {
+                return use(ranked);
+            }
+            finally
+            {
+                ranked.Clear();
+            }
         }
-
-        Ranked[] sorted = [.. ranked];
-        Array.Sort(sorted, static (x, y) => x.CompareTo(y));
-        return sorted;
     }
 
     private RelayCandidate Materialize(Ranked ranked)

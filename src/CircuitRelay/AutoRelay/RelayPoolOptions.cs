@@ -29,7 +29,7 @@ public sealed class RelayPoolOptions
     /// <summary>The seed of every random choice (backoff jitter, ties); the same seed and inputs give the same choices.</summary>
     public int RngSeed { get; set; }
 
-    /// <summary>Maps an IP address to its autonomous system, for one reservation per ASN; <see langword="null"/> to skip that rule.</summary>
+    /// <summary>Maps an IP address to its autonomous system, for one reservation per ASN; <see langword="null"/> to skip that rule. Called under the pool's lock: keep it fast and free of calls back into the pool.</summary>
     public Func<IPAddress, uint?>? AsnResolver { get; set; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the option that is invalid.</summary>
