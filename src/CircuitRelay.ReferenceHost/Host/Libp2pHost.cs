@@ -14,11 +14,11 @@ namespace CircuitRelay.ReferenceHost;
 /// add the <c>/p2p-circuit</c> transport with <see cref="AddTransport"/>). It implements <see cref="ILibp2pHost"/>, so
 /// CircuitRelay's server and client run on it, and every feature interface (<see cref="IDialFeature"/>,
 /// <see cref="IListenFeature"/>, <see cref="IAddressesFeature"/>, <see cref="IPeerStoreFeature"/>,
-/// <see cref="IInboundGateFeature"/>, <see cref="IConnectionsFeature"/>). Whatever a transport yields, relayed or not,
+/// <see cref="IInboundGateFeature"/>, <see cref="IConnectionsFeature"/>, <see cref="IPingFeature"/>). Whatever a transport yields, relayed or not,
 /// is upgraded the same way.
 /// </summary>
 public sealed partial class Libp2pHost
-    : ILibp2pHost, IDialFeature, IListenFeature, IAddressesFeature, IPeerStoreFeature, IInboundGateFeature, IConnectionsFeature, IAsyncDisposable
+    : ILibp2pHost, IDialFeature, IListenFeature, IAddressesFeature, IPeerStoreFeature, IInboundGateFeature, IConnectionsFeature, IPingFeature, IAsyncDisposable
 {
     /// <summary>The muxer this host speaks.</summary>
     public const string YamuxProtocol = "/yamux/1.0.0";
@@ -150,6 +150,18 @@ public sealed partial class Libp2pHost
         PeerId? expected = address.IsRelayed
             ? (address.TrySplitCircuit(out _, out _, out PeerId? target) ? target : null)
             : address.GetPeerId();
+        if (expected is null && options.AllowUnknownPeer && !address.IsRelayed)
+        {
+            ConnectionInfo probed = await DialNewAsync(address, expected: null, options, cancellationToken).ConfigureAwait(false);
+            if (probed.RemotePeer == Identity.PeerId)
+            {
+                await CloseAsync(probed).ConfigureAwait(false);
+                throw new IOException($"Cannot dial '{address}': it is this host itself.");
+            }
+
+            return probed;
+        }
+
         if (expected is null)
         {
             throw new ArgumentException($"'{address}' does not name the peer (/p2p/<id>).", nameof(address));
@@ -210,7 +222,7 @@ public sealed partial class Libp2pHost
     }
 
     /// <summary>Dials through the first transport that can, then upgrades: always a new connection.</summary>
-    private async Task<ConnectionInfo> DialNewAsync(Multiaddr address, PeerId expected, DialOptions options, CancellationToken cancellationToken)
+    private async Task<ConnectionInfo> DialNewAsync(Multiaddr address, PeerId? expected, DialOptions options, CancellationToken cancellationToken)
     {
         ITransport transport = FindTransport(t => t.CanDial(address))
             ?? throw new IOException($"No transport of this host can dial '{address}' (transports: {TransportNames()}).");

@@ -87,6 +87,12 @@ public sealed class RelayAdvert
     /// <summary>How many reservations the relay accepts in all (its <c>MaxReservations</c>); 0 when it does not say.</summary>
     public uint Capacity { get; init; }
 
+    /// <summary>How many reservations the relay held when it issued the advert (its load); 0 when it does not say.</summary>
+    public uint Reservations { get; init; }
+
+    /// <summary>Whether the relay said it is full: it gives a <see cref="Capacity"/> and holds that many reservations.</summary>
+    public bool IsFull => Capacity > 0 && Reservations >= Capacity;
+
     /// <summary>The relay's role when it issued the advert; <see cref="NodeRole.Public"/> by default.</summary>
     public NodeRole Role { get; init; } = NodeRole.Public;
 
@@ -111,6 +117,7 @@ public sealed class RelayAdvert
             Services = (uint)Services,
             RelayPort = RelayPort,
             Capacity = Capacity,
+            Reservations = Reservations,
             TtlMs = (ulong)Ttl.TotalMilliseconds,
             Role = (uint)Role,
             IssuedAtMs = (ulong)Math.Max(0, _issuedAt.ToUnixTimeMilliseconds()),
@@ -205,6 +212,7 @@ public sealed class RelayAdvert
             Services = (RelayServices)message.Services,
             RelayPort = (ushort)message.RelayPort,
             Capacity = message.Capacity,
+            Reservations = message.Reservations,
             Role = (NodeRole)message.Role,
         };
         return new SignedRelayAdvert(advert, envelope.ToArray());
@@ -227,5 +235,5 @@ public sealed class RelayAdvert
         };
 
     /// <inheritdoc />
-    public override string ToString() => $"relay {Relay} ({Services}, {Role}, capacity {Capacity}) at [{string.Join(", ", Addresses)}] until {Expires:O}";
+    public override string ToString() => $"relay {Relay} ({Services}, {Role}, capacity {Capacity}, holding {Reservations}) at [{string.Join(", ", Addresses)}] until {Expires:O}";
 }

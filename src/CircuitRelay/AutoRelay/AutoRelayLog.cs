@@ -19,4 +19,10 @@ internal static partial class AutoRelayLog
 
     [LoggerMessage(504, LogLevel.Warning, "{Held} of {Desired} reservations held; no candidate left")]
     public static partial void Short(ILogger logger, int held, int desired);
+
+    [LoggerMessage(505, LogLevel.Information, "Probed relay candidate {Address}: it is {Relay} and serves the hop protocol")]
+    public static partial void Probed(ILogger logger, Multiaddr address, PeerId relay);
+
+    [LoggerMessage(506, LogLevel.Debug, "Probing relay candidate {Address} failed, next attempt at {Next:O}: {Reason}")]
+    public static partial void ProbeFailed(ILogger logger, Multiaddr address, DateTimeOffset next, string reason);
 }

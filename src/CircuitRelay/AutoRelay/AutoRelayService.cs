@@ -13,14 +13,22 @@ namespace CircuitRelay.AutoRelay;
 /// lost, reserves through the host's <see cref="IListenFeature"/> (so the host accepts the circuits and announces the
 /// circuit addresses), reports every outcome to the pool, rotates reservations the pool says should go (the
 /// replacement first: make before break) and drops lost ones after trying to replace them. Connected peers that list
-/// the hop protocol in Identify join the address book.
+/// the hop protocol in Identify join the address book; candidates known only by address are probed first (dialed, the
+/// peer id learned from the handshake and the protocols from Identify). Relays holding a reservation are pinged every
+/// <see cref="AutoRelayOptions.LivenessInterval"/> when the host has <see cref="IPingFeature"/>, so a frozen relay is
+/// replaced in seconds.
 /// </summary>
-/// <remarks>Every decision is the pool's; this loop only schedules them. Time comes from the injected clock.</remarks>
+/// <remarks>Every choice is the pool's; this loop only schedules them. Time comes from the injected clock.</remarks>
 public sealed class AutoRelayService : IAsyncDisposable
 {
     private readonly ILibp2pHost _host;
     private readonly IListenFeature _listen;
     private readonly IPeerStoreFeature? _peers;
+    private readonly IDialFeature? _dial;
+    private readonly IPingFeature? _ping;
+    private readonly IConnectionsFeature? _connections;
+    private readonly Dictionary<Multiaddr, ProbeState> _probes = [];
+    private readonly Counters _counters = new();
     private readonly RelayAddressBook _book;
     private readonly RelayPool _pool;
     private readonly AutoRelayOptions _options;
@@ -34,10 +42,11 @@ public sealed class AutoRelayService : IAsyncDisposable
     private readonly SemaphoreSlim _cycle = new(1, 1);
     private readonly CancellationTokenSource _shutdown = new();
     private Task? _loop;
+    private Task? _liveness;
     private int _disposed;
 
     /// <summary>Creates the worker; <see cref="Start"/> runs it.</summary>
-    /// <exception cref="NotSupportedException">The host does not provide <see cref="IListenFeature"/>.</exception>
+    /// <exception cref="NotSupportedException">The host does not provide <see cref="IListenFeature"/>, or <see cref="IDialFeature"/> when a candidate must be probed.</exception>
     /// <exception cref="ArgumentException">An option is invalid (the message names it).</exception>
     public AutoRelayService(ILibp2pHost host, RelayAddressBook book, RelayPool pool, AutoRelayOptions options, ILoggerFactory loggerFactory, IMeterFactory meterFactory, TimeProvider timeProvider)
     {
@@ -49,10 +58,13 @@ public sealed class AutoRelayService : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(meterFactory);
         ArgumentNullException.ThrowIfNull(timeProvider);
         options.Validate();
-        _metrics = new AutoRelayMetrics(meterFactory, () => Snapshot(h => h.IsHealthy && !h.IsStatic).Length, options.DesiredReservations);
+        _metrics = new AutoRelayMetrics(meterFactory, () => Snapshot(h => h.IsHealthy && !h.IsStatic).Length, options.DesiredReservations, book, pool);
         _host = host;
         _listen = host.GetRequiredFeature<IListenFeature>("AutoRelay");
         _peers = host.GetFeature<IPeerStoreFeature>();
+        _dial = host.GetFeature<IDialFeature>();
+        _ping = host.GetFeature<IPingFeature>();
+        _connections = host.GetFeature<IConnectionsFeature>();
         _book = book;
         _pool = pool;
         _options = options;
@@ -63,10 +75,33 @@ public sealed class AutoRelayService : IAsyncDisposable
         {
             book.AddConfigured(relay.Relay, relay.Addresses);
         }
+
+        foreach (Multiaddr candidate in options.Candidates)
+        {
+            if (candidate.GetPeerId() is { } relay)
+            {
+                book.AddConfigured(relay, [candidate.WithoutPeerId()]);
+            }
+            else
+            {
+                _probes.TryAdd(candidate, new ProbeState());
+            }
+        }
+
+        if (_probes.Count > 0 && _dial is null)
+        {
+            throw new NotSupportedException("AutoRelay needs the host's IDialFeature to probe relay candidates given without a peer id.");
+        }
     }
 
     /// <summary>Raised after the set of live reservations (and so <see cref="RelayedAddresses"/>) changed.</summary>
     public event EventHandler? ReservationsChanged;
+
+    /// <summary>Raised when a reservation became live (its circuit addresses are reachable).</summary>
+    public event EventHandler<RelayReservationEventArgs>? ReservationOpened;
+
+    /// <summary>Raised when a live reservation was lost, rotated away or released (its circuit addresses are no longer reachable).</summary>
+    public event EventHandler<RelayReservationEventArgs>? ReservationEnded;
 
     /// <summary>The relays this node holds a live reservation on.</summary>
     public IReadOnlyList<PeerId> Relays
@@ -92,6 +127,47 @@ public sealed class AutoRelayService : IAsyncDisposable
         }
     }
 
+    /// <summary>The worker's state and counters now (see <see cref="AutoRelaySnapshot"/>).</summary>
+    public AutoRelaySnapshot GetSnapshot()
+    {
+        Held[] held;
+        int pendingProbes;
+        lock (_lock)
+        {
+            held = [.. _held.Values];
+            pendingProbes = _probes.Values.Count(p => p.Peer is null);
+        }
+
+        ReservationSnapshot[] reservations = [.. held.Select(h => new ReservationSnapshot(
+            h.Relay.ToString(),
+            [.. h.Listener.ListenAddresses.Select(a => a.ToString())],
+            h.ReservedAt,
+            h.Listener.Reservation.Expiry,
+            h.IsStatic,
+            h.IsHealthy,
+            _pool.Score(h.Relay)))];
+        var counters = new AutoRelayCounters(
+            Interlocked.Read(ref _counters.Cycles),
+            Interlocked.Read(ref _counters.ReservationsOpened),
+            Interlocked.Read(ref _counters.ReservationsFailed),
+            Interlocked.Read(ref _counters.ReservationsLost),
+            Interlocked.Read(ref _counters.Rotations),
+            Interlocked.Read(ref _counters.ProbesSucceeded),
+            Interlocked.Read(ref _counters.ProbesFailed),
+            Interlocked.Read(ref _counters.LivenessFailures));
+        return new AutoRelaySnapshot(
+            _time.GetUtcNow(),
+            _options.DesiredReservations,
+            held.Count(h => h.IsHealthy && !h.IsStatic),
+            reservations,
+            _book.Count,
+            _book.CountBySource().ToDictionary(p => p.Key.ToString().ToLowerInvariant(), p => p.Value),
+            _pool.CandidateCount,
+            _pool.BackoffCount,
+            pendingProbes,
+            counters);
+    }
+
     /// <summary>Starts the loop (a first cycle at once).</summary>
     public void Start()
     {
@@ -109,6 +185,10 @@ public sealed class AutoRelayService : IAsyncDisposable
             }
 
             _loop = Task.Run(() => LoopAsync(_shutdown.Token));
+            if (_ping is not null)
+            {
+                _liveness = Task.Run(() => LivenessLoopAsync(_shutdown.Token));
+            }
         }
     }
 
@@ -123,12 +203,14 @@ public sealed class AutoRelayService : IAsyncDisposable
         try
         {
             _metrics.Cycles.Add(1);
+            Interlocked.Increment(ref _counters.Cycles);
+            await ProbeDueAsync(cancellationToken).ConfigureAwait(false);
             bool changed = false;
             foreach (RelayCandidate relay in _static)
             {
                 if (GetHeld(relay.Relay) is not { IsHealthy: true } && _pool.GetBackoffUntil(relay.Relay) is null)
                 {
-                    await ReleaseAsync(relay.Relay).ConfigureAwait(false);
+                    await ReleaseAsync(relay.Relay, "lost").ConfigureAwait(false);
                     changed |= await TryReserveAsync(relay, cancellationToken, isStatic: true).ConfigureAwait(false);
                 }
             }
@@ -137,10 +219,9 @@ public sealed class AutoRelayService : IAsyncDisposable
             int need = _options.DesiredReservations - Snapshot(h => h.IsHealthy && !h.IsStatic).Length;
             if (need > 0)
             {
-                foreach (RelayCandidate candidate in _pool.Select(need, excluded))
-                {
-                    changed |= await TryReserveAsync(candidate, cancellationToken).ConfigureAwait(false);
-                }
+                // Concurrently: one relay that stalls until ReserveTimeout does not hold up the others.
+                bool[] reserved = await Task.WhenAll(_pool.Select(need, excluded).Select(c => TryReserveAsync(c, cancellationToken))).ConfigureAwait(false);
+                changed |= reserved.Contains(true);
             }
 
             foreach (PeerId relay in Snapshot(h => h.IsHealthy && !h.IsStatic))
@@ -155,14 +236,15 @@ public sealed class AutoRelayService : IAsyncDisposable
                 {
                     AutoRelayLog.Rotated(_logger, relay, replacement.Relay);
                     _metrics.Rotations.Add(1);
-                    await ReleaseAsync(relay).ConfigureAwait(false);
+                    Interlocked.Increment(ref _counters.Rotations);
+                    await ReleaseAsync(relay, "rotated").ConfigureAwait(false);
                     changed = true;
                 }
             }
 
             foreach (PeerId lost in Snapshot(h => !h.IsHealthy && !h.IsStatic))
             {
-                await ReleaseAsync(lost).ConfigureAwait(false);
+                await ReleaseAsync(lost, "lost").ConfigureAwait(false);
                 changed = true;
             }
 
@@ -204,9 +286,14 @@ public sealed class AutoRelayService : IAsyncDisposable
             await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        if (_liveness is not null)
+        {
+            await _liveness.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
         foreach (PeerId relay in Snapshot(_ => true))
         {
-            await ReleaseAsync(relay).ConfigureAwait(false);
+            await ReleaseAsync(relay, "stopped").ConfigureAwait(false);
         }
 
         _shutdown.Dispose();
@@ -252,6 +339,7 @@ public sealed class AutoRelayService : IAsyncDisposable
             DateTimeOffset until = _pool.RecordFailure(candidate.Relay);
             AutoRelayLog.ReserveFailed(_logger, candidate.Relay, until, ex.Message);
             _metrics.Reservations.Add(1, AutoRelayMetrics.Failed);
+            Interlocked.Increment(ref _counters.ReservationsFailed);
             return false;
         }
 
@@ -267,6 +355,8 @@ public sealed class AutoRelayService : IAsyncDisposable
 
         AutoRelayLog.Reserved(_logger, candidate.Relay, candidate.Score, (long)roundTrip.TotalMilliseconds);
         _metrics.Reservations.Add(1, AutoRelayMetrics.Opened);
+        Interlocked.Increment(ref _counters.ReservationsOpened);
+        ReservationOpened?.Invoke(this, new RelayReservationEventArgs(candidate.Relay, listener.ListenAddresses, reason: null));
         return true;
     }
 
@@ -284,7 +374,9 @@ public sealed class AutoRelayService : IAsyncDisposable
 
         AutoRelayLog.Lost(_logger, held.Relay, reason);
         _metrics.Lost.Add(1);
+        Interlocked.Increment(ref _counters.ReservationsLost);
         _pool.RecordFailure(held.Relay);
+        ReservationEnded?.Invoke(this, new RelayReservationEventArgs(held.Relay, held.Listener.ListenAddresses, "lost: " + reason));
         Wake();
     }
 
@@ -312,19 +404,186 @@ public sealed class AutoRelayService : IAsyncDisposable
         }
     }
 
-    private async Task ReleaseAsync(PeerId relay)
+    private async Task ReleaseAsync(PeerId relay, string reason)
     {
         Held? held;
+        bool wasHealthy;
         lock (_lock)
         {
             if (!_held.Remove(relay, out held))
             {
                 return;
             }
+
+            wasHealthy = held.IsHealthy;
+            held.IsHealthy = false;
         }
 
         _pool.RecordReservationEnded(relay, _time.GetUtcNow() - held.ReservedAt);
+        if (wasHealthy)
+        {
+            ReservationEnded?.Invoke(this, new RelayReservationEventArgs(relay, held.Listener.ListenAddresses, reason));
+        }
+
         await held.Listener.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Probes, concurrently, every candidate known only by address whose next attempt is due.</summary>
+    private async Task ProbeDueAsync(CancellationToken cancellationToken)
+    {
+        DateTimeOffset now = _time.GetUtcNow();
+        KeyValuePair<Multiaddr, ProbeState>[] due;
+        lock (_lock)
+        {
+            due = [.. _probes.Where(p => p.Value.Peer is null && p.Value.NextAttempt <= now)];
+        }
+
+        if (due.Length > 0)
+        {
+            await Task.WhenAll(due.Select(p => ProbeAsync(p.Key, p.Value, cancellationToken))).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Dials <paramref name="address"/> accepting any peer, learns its id from the handshake and its protocols from
+    /// Identify (when the host has a peer store), and adds it to the book as configured when it lists the hop protocol.
+    /// </summary>
+    private async Task ProbeAsync(Multiaddr address, ProbeState state, CancellationToken cancellationToken)
+    {
+        string reason;
+        try
+        {
+            using var scope = new TimeoutScope(_options.ReserveTimeout, _time, cancellationToken);
+            ConnectionInfo connection = await _dial!.DialAsync(address, new DialOptions { AllowUnknownPeer = true }, scope.Token).ConfigureAwait(false);
+            PeerId peer = connection.RemotePeer;
+            if (_peers is null || await ListsHopAsync(peer, scope.Token).ConfigureAwait(false))
+            {
+                lock (_lock)
+                {
+                    state.Peer = peer;
+                    state.FailuresInARow = 0;
+                }
+
+                _book.AddConfigured(peer, [address.WithoutPeerId()]);
+                AutoRelayLog.Probed(_logger, address, peer);
+                _metrics.Probes.Add(1, AutoRelayMetrics.Succeeded);
+                Interlocked.Increment(ref _counters.ProbesSucceeded);
+                return;
+            }
+
+            reason = $"{peer} does not list {RelayProtocol.Hop} in Identify";
+        }
+        catch (Exception ex) when (ex is IOException or TimeoutException or ArgumentException or InvalidOperationException or NotSupportedException
+            || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            reason = ex is OperationCanceledException ? $"no answer within {_options.ReserveTimeout.TotalSeconds} s" : ex.Message;
+        }
+
+        TimeSpan wait;
+        lock (_lock)
+        {
+            state.FailuresInARow++;
+            wait = _pool.NextBackoff(state.FailuresInARow);
+            state.NextAttempt = _time.GetUtcNow() + wait;
+        }
+
+        AutoRelayLog.ProbeFailed(_logger, address, state.NextAttempt, reason);
+        _metrics.Probes.Add(1, AutoRelayMetrics.Failed);
+        Interlocked.Increment(ref _counters.ProbesFailed);
+    }
+
+    /// <summary>Whether <paramref name="peer"/>'s Identify lists the hop protocol (waits for its Identify to arrive).</summary>
+    private async Task<bool> ListsHopAsync(PeerId peer, CancellationToken cancellationToken)
+    {
+        var identified = new TaskCompletionSource<PeerRecord>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnIdentified(object? sender, PeerIdentifiedEventArgs e)
+        {
+            if (e.Record.Peer == peer)
+            {
+                identified.TrySetResult(e.Record);
+            }
+        }
+
+        _peers!.PeerIdentified += OnIdentified;
+        try
+        {
+            PeerRecord record = _peers.GetPeer(peer) is { Protocols.Count: > 0 } known
+                ? known
+                : await identified.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return record.Supports(RelayProtocol.Hop);
+        }
+        finally
+        {
+            _peers.PeerIdentified -= OnIdentified;
+        }
+    }
+
+    /// <summary>Pings every relay holding a live reservation each <see cref="AutoRelayOptions.LivenessInterval"/>.</summary>
+    private async Task LivenessLoopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(_options.LivenessInterval, _time, cancellationToken).ConfigureAwait(false);
+                Held[] live;
+                lock (_lock)
+                {
+                    live = [.. _held.Values.Where(h => h.IsHealthy)];
+                }
+
+                await Task.WhenAll(live.Select(h => CheckLivenessAsync(h, cancellationToken))).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopped.
+        }
+    }
+
+    /// <summary>One liveness ping; no answer in time loses the reservation and closes the relay's direct connections.</summary>
+    private async Task CheckLivenessAsync(Held held, CancellationToken cancellationToken)
+    {
+        string reason;
+        try
+        {
+            using var scope = new TimeoutScope(_options.LivenessTimeout, _time, cancellationToken);
+            await _ping!.PingAsync(held.Relay, scope.Token).ConfigureAwait(false);
+            return;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or TimeoutException)
+        {
+            reason = $"no ping answer within {_options.LivenessTimeout.TotalSeconds} s";
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or InvalidOperationException)
+        {
+            reason = $"ping failed: {ex.Message}";
+        }
+
+        Interlocked.Increment(ref _counters.LivenessFailures);
+        OnLost(held, reason);
+        if (_connections is null)
+        {
+            return;
+        }
+
+        foreach (ConnectionInfo connection in _host.GetConnections(held.Relay).Where(c => !c.IsRelayed))
+        {
+            // A frozen relay may never read what the close writes: bounded, and the loop goes on regardless.
+            using var scope = new TimeoutScope(_options.LivenessTimeout, _time, cancellationToken);
+            try
+            {
+                await _connections.CloseAsync(connection, scope.Token).AsTask().WaitAsync(scope.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException)
+            {
+                // Gone already, or the close did not finish in time.
+            }
+        }
     }
 
     private Held? GetHeld(PeerId relay)
@@ -341,6 +600,29 @@ public sealed class AutoRelayService : IAsyncDisposable
         {
             return [.. _held.Values.Where(which).Select(h => h.Relay)];
         }
+    }
+
+    /// <summary>A candidate known only by address: when to probe it next, and the peer once learned.</summary>
+    private sealed class ProbeState
+    {
+        public PeerId? Peer { get; set; }
+
+        public int FailuresInARow { get; set; }
+
+        public DateTimeOffset NextAttempt { get; set; } = DateTimeOffset.MinValue;
+    }
+
+    /// <summary>Running totals for <see cref="GetSnapshot"/> (the meter instruments carry the same counts).</summary>
+    private sealed class Counters
+    {
+        public long Cycles;
+        public long ReservationsOpened;
+        public long ReservationsFailed;
+        public long ReservationsLost;
+        public long Rotations;
+        public long ProbesSucceeded;
+        public long ProbesFailed;
+        public long LivenessFailures;
     }
 
     private sealed class Held(PeerId relay, CircuitListener listener, DateTimeOffset reservedAt)

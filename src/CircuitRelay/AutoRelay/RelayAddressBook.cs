@@ -183,6 +183,37 @@ public sealed class RelayAddressBook
         }
     }
 
+    /// <summary>How many live relays each kind of source backs (a relay with several kinds counts under each).</summary>
+    public IReadOnlyDictionary<RelaySourceKind, int> CountBySource()
+    {
+        DateTimeOffset now = _time.GetUtcNow();
+        var counts = new Dictionary<RelaySourceKind, int>();
+        var kinds = new HashSet<RelaySourceKind>();
+        lock (_lock)
+        {
+            foreach (Entry entry in _entries.Values)
+            {
+                if (!entry.IsLive(now, _options.UnadvertisedTtl))
+                {
+                    continue;
+                }
+
+                kinds.Clear();
+                foreach (RelaySource source in entry.Sources)
+                {
+                    kinds.Add(source.Kind);
+                }
+
+                foreach (RelaySourceKind kind in kinds)
+                {
+                    counts[kind] = counts.GetValueOrDefault(kind) + 1;
+                }
+            }
+        }
+
+        return counts;
+    }
+
     /// <summary>
     /// The live relays as light views, read in place (no snapshot per relay): what the pool needs to filter and score
     /// 10,000 relays within a millisecond. The address lists are immutable (an entry replaces its list on change).
@@ -197,7 +228,9 @@ public sealed class RelayAddressBook
             {
                 if (entry.IsLive(now, _options.UnadvertisedTtl))
                 {
-                    views.Add(new RelayEntryView(entry.Relay, entry.Addresses, entry.PublicAddressCount, entry.Sources.Count, entry.IsConfigured, entry.FirstSeen));
+                    RelayAdvert? advert = entry.Advert?.Advert ?? entry.Unsigned;
+                    views.Add(new RelayEntryView(
+                        entry.Relay, entry.Addresses, entry.PublicAddressCount, entry.Sources.Count, entry.IsConfigured, entry.FirstSeen, advert?.Capacity ?? 0, advert?.Reservations ?? 0));
                 }
             }
         }

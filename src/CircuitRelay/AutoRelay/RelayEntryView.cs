@@ -7,4 +7,6 @@ internal readonly record struct RelayEntryView(
     int PublicAddressCount,
     int SourceCount,
     bool IsConfigured,
-    DateTimeOffset FirstSeen);
+    DateTimeOffset FirstSeen,
+    uint Capacity,
+    uint Reservations);

@@ -11,9 +11,10 @@ namespace CircuitRelay.AutoRelay;
 /// </summary>
 /// <remarks>
 /// <para><b>Filters.</b> A relay is a candidate when the book holds it live, it is configured or has at least
-/// <see cref="RelayPoolOptions.MinSources"/> distinct sources, it is not in backoff, and at least one of its addresses
-/// is public (unless <see cref="RelayPoolOptions.AllowPrivateAddresses"/>). A relay that refused us for lack of
-/// capacity is in backoff like any other failure.</para>
+/// <see cref="RelayPoolOptions.MinSources"/> distinct sources, it is not in backoff, its advert (if any) does not say
+/// it is full nor that it holds <see cref="RelayPoolOptions.MaxPeersPerRelay"/> reservations or more, and at least one
+/// of its addresses is public (unless <see cref="RelayPoolOptions.AllowPrivateAddresses"/>, or the relay is configured).
+/// A relay that refused us for lack of capacity is in backoff like any other failure.</para>
 /// <para><b>Score</b> (0 to 1) = 0.4 · outcome + 0.2 · latency + 0.2 · uptime + 0.2 · sources, where
 /// outcome = (s + 1) / (s + f + 2) over our reservation successes s and failures f, each decayed with the half-life
 /// <see cref="RelayPoolOptions.OutcomeHalfLife"/> (an unknown relay scores 0.5); latency = 1 / (1 + rtt / 100 ms) of the
@@ -87,11 +88,7 @@ public sealed class RelayPool
             state.Decay(now, _options.OutcomeHalfLife);
             state.Failures++;
             state.FailuresInARow++;
-            double backoff = Math.Min(
-                _options.BackoffCap.TotalMilliseconds,
-                _options.BackoffBase.TotalMilliseconds * Math.Pow(2, Math.Min(state.FailuresInARow - 1, 30)));
-            double jitter = 0.75 + (_random.NextDouble() * 0.5);
-            until = now + TimeSpan.FromMilliseconds(backoff * jitter);
+            until = now + NextBackoff(state.FailuresInARow);
             state.BackoffUntil = until;
         }
 
@@ -119,6 +116,22 @@ public sealed class RelayPool
             return _states.TryGetValue(relay, out RelayState? state) && state.BackoffUntil > _time.GetUtcNow() ? state.BackoffUntil : null;
         }
     }
+
+    /// <summary>How many relays are backed off now.</summary>
+    public int BackoffCount
+    {
+        get
+        {
+            DateTimeOffset now = _time.GetUtcNow();
+            lock (_lock)
+            {
+                return _states.Values.Count(s => s.BackoffUntil > now);
+            }
+        }
+    }
+
+    /// <summary>How many relays pass the filters now.</summary>
+    public int CandidateCount => WithRanked(ranked => ranked.Count);
 
     /// <summary>Every candidate, best first.</summary>
     public IReadOnlyList<RelayCandidate> GetCandidates()
@@ -236,8 +249,14 @@ public sealed class RelayPool
                     continue;
                 }
 
+                if ((view.Capacity > 0 && view.Reservations >= view.Capacity)
+                    || (_options.MaxPeersPerRelay > 0 && view.Reservations >= _options.MaxPeersPerRelay))
+                {
+                    continue;
+                }
+
                 _states.TryGetValue(view.Relay, out RelayState? state);
-                if (state?.BackoffUntil > now || (_options.AllowPrivateAddresses ? view.Addresses.Count : view.PublicAddressCount) == 0)
+                if (state?.BackoffUntil > now || (AllowsPrivate(view) ? view.Addresses.Count : view.PublicAddressCount) == 0)
                 {
                     continue;
                 }
@@ -262,10 +281,28 @@ public sealed class RelayPool
     private RelayCandidate Materialize(Ranked ranked)
     {
         RelayEntryView view = ranked.View;
-        IReadOnlyList<Multiaddr> usable = _options.AllowPrivateAddresses || view.PublicAddressCount == view.Addresses.Count
+        IReadOnlyList<Multiaddr> usable = AllowsPrivate(view) || view.PublicAddressCount == view.Addresses.Count
             ? view.Addresses
             : [.. view.Addresses.Where(a => !AddressClass.IsPrivate(a))];
         return new RelayCandidate(view.Relay, usable, ranked.Score, view.IsConfigured);
+    }
+
+    private bool AllowsPrivate(in RelayEntryView view) => _options.AllowPrivateAddresses || view.IsConfigured;
+
+    /// <summary>
+    /// The wait before the next attempt after <paramref name="failuresInARow"/> failures: the pool's backoff rule
+    /// (base · 2^(n − 1), capped, jitter 0.75 to 1.25 from the seeded source), for work keyed by something other than a
+    /// relay's id (probing an address).
+    /// </summary>
+    internal TimeSpan NextBackoff(int failuresInARow)
+    {
+        lock (_lock)
+        {
+            double backoff = Math.Min(
+                _options.BackoffCap.TotalMilliseconds,
+                _options.BackoffBase.TotalMilliseconds * Math.Pow(2, Math.Clamp(failuresInARow - 1, 0, 30)));
+            return TimeSpan.FromMilliseconds(backoff * (0.75 + (_random.NextDouble() * 0.5)));
+        }
     }
 
     private double ScoreOf(DateTimeOffset firstSeen, int sourceCount, bool isConfigured, RelayState? state, DateTimeOffset now)

@@ -8,7 +8,10 @@ public sealed class RelayPoolOptions
     /// <summary>Distinct sources an auto-discovered relay needs before it is used (configured relays are trusted). Default 2.</summary>
     public int MinSources { get; set; } = 2;
 
-    /// <summary>Whether relays reached only at private or loopback addresses may be used (labs, LANs). Default false.</summary>
+    /// <summary>
+    /// Whether auto-discovered relays reached only at private or loopback addresses may be used (labs, LANs). Default
+    /// false. Configured relays are used at whatever address the operator gave.
+    /// </summary>
     public bool AllowPrivateAddresses { get; set; }
 
     /// <summary>The first backoff after a failure; it doubles with each further failure. Default 5 seconds.</summary>
@@ -26,6 +29,13 @@ public sealed class RelayPoolOptions
     /// <summary>A held relay is rotated when the best candidate's score exceeds its own by this much (0 to 1). Default 0.3.</summary>
     public double RotationMargin { get; set; } = 0.3;
 
+    /// <summary>
+    /// A relay whose advert says it already holds this many reservations or more is not chosen (spreads nodes over
+    /// relays instead of crowding the most popular one); 0 = no cap. Default 0. A relay whose advert says it is full
+    /// (reservations at its capacity) is never chosen.
+    /// </summary>
+    public int MaxPeersPerRelay { get; set; }
+
     /// <summary>The seed of every random choice (backoff jitter, ties); the same seed and inputs give the same choices.</summary>
     public int RngSeed { get; set; }
 
@@ -38,6 +48,11 @@ public sealed class RelayPoolOptions
         if (MinSources < 1)
         {
             throw new ArgumentException($"MinSources is {MinSources}; it must be at least 1.", nameof(MinSources));
+        }
+
+        if (MaxPeersPerRelay < 0)
+        {
+            throw new ArgumentException($"MaxPeersPerRelay is {MaxPeersPerRelay}; it must be 0 (no cap) or more.", nameof(MaxPeersPerRelay));
         }
 
         if (BackoffBase <= TimeSpan.Zero || BackoffCap < BackoffBase)

@@ -5,7 +5,8 @@ namespace CircuitRelay.Abstractions;
 public interface IDialFeature
 {
     /// <summary>
-    /// Connects to <paramref name="address"/> (ending in <c>/p2p/&lt;id&gt;</c>, or a <c>/p2p-circuit</c> address) through
+    /// Connects to <paramref name="address"/> (ending in <c>/p2p/&lt;id&gt;</c>, or a <c>/p2p-circuit</c> address; a direct
+    /// address without a peer id with <see cref="DialOptions.AllowUnknownPeer"/>) through
     /// the first transport that can dial it, and upgrades the connection. Returns an existing connection to the
     /// peer unless <see cref="DialOptions.ForceNewConnection"/> is set.
     /// </summary>
@@ -28,6 +29,13 @@ public sealed class DialOptions
     /// initiates. A hole punch fixes it, because both sides dial at once.
     /// </summary>
     public UpgradeRole? Role { get; init; }
+
+    /// <summary>
+    /// Dial a direct address that names no peer (<c>/ip4/…/tcp/…</c> without <c>/p2p/&lt;id&gt;</c>) and accept whoever
+    /// authenticates in the secure handshake: a probe that learns a peer's id (AutoRelay does it for candidates known
+    /// only by address). Always a new connection; dialing the host itself still fails.
+    /// </summary>
+    public bool AllowUnknownPeer { get; init; }
 }
 
 /// <summary>The side a node takes in a connection's security and muxer handshakes.</summary>
