@@ -98,10 +98,10 @@ public sealed class AutoRelayService : IAsyncDisposable
     public event EventHandler? ReservationsChanged;
 
     /// <summary>Raised when a reservation became live (its circuit addresses are reachable).</summary>
-    public event EventHandler<RelayReservationEventArgs>? ReservationOpened;
+    public event EventHandler<AutoRelayReservationEventArgs>? ReservationOpened;
 
     /// <summary>Raised when a live reservation was lost, rotated away or released (its circuit addresses are no longer reachable).</summary>
-    public event EventHandler<RelayReservationEventArgs>? ReservationEnded;
+    public event EventHandler<AutoRelayReservationEventArgs>? ReservationEnded;
 
     /// <summary>The relays this node holds a live reservation on.</summary>
     public IReadOnlyList<PeerId> Relays
@@ -356,7 +356,7 @@ public sealed class AutoRelayService : IAsyncDisposable
         AutoRelayLog.Reserved(_logger, candidate.Relay, candidate.Score, (long)roundTrip.TotalMilliseconds);
         _metrics.Reservations.Add(1, AutoRelayMetrics.Opened);
         Interlocked.Increment(ref _counters.ReservationsOpened);
-        ReservationOpened?.Invoke(this, new RelayReservationEventArgs(candidate.Relay, listener.ListenAddresses, reason: null));
+        ReservationOpened?.Invoke(this, new AutoRelayReservationEventArgs(candidate.Relay, listener.ListenAddresses, reason: null));
         return true;
     }
 
@@ -376,7 +376,7 @@ public sealed class AutoRelayService : IAsyncDisposable
         _metrics.Lost.Add(1);
         Interlocked.Increment(ref _counters.ReservationsLost);
         _pool.RecordFailure(held.Relay);
-        ReservationEnded?.Invoke(this, new RelayReservationEventArgs(held.Relay, held.Listener.ListenAddresses, "lost: " + reason));
+        ReservationEnded?.Invoke(this, new AutoRelayReservationEventArgs(held.Relay, held.Listener.ListenAddresses, "lost: " + reason));
         Wake();
     }
 
@@ -422,7 +422,7 @@ public sealed class AutoRelayService : IAsyncDisposable
         _pool.RecordReservationEnded(relay, _time.GetUtcNow() - held.ReservedAt);
         if (wasHealthy)
         {
-            ReservationEnded?.Invoke(this, new RelayReservationEventArgs(relay, held.Listener.ListenAddresses, reason));
+            ReservationEnded?.Invoke(this, new AutoRelayReservationEventArgs(relay, held.Listener.ListenAddresses, reason));
         }
 
         await held.Listener.DisposeAsync().ConfigureAwait(false);
@@ -526,13 +526,7 @@ public sealed class AutoRelayService : IAsyncDisposable
             while (true)
             {
                 await Task.Delay(_options.LivenessInterval, _time, cancellationToken).ConfigureAwait(false);
-                Held[] live;
-                lock (_lock)
-                {
-                    live = [.. _held.Values.Where(h => h.IsHealthy)];
-                }
-
-                await Task.WhenAll(live.Select(h => CheckLivenessAsync(h, cancellationToken))).ConfigureAwait(false);
+                await CheckLivenessAsync(cancellationToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -541,15 +535,39 @@ public sealed class AutoRelayService : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Pings every relay holding a live reservation once, concurrently (the worker does it every
+    /// <see cref="AutoRelayOptions.LivenessInterval"/> once started): one not answering within
+    /// <see cref="AutoRelayOptions.LivenessTimeout"/> loses its reservation, its direct connections are closed and the
+    /// worker replaces it at once. Does nothing when the host has no <see cref="IPingFeature"/>.
+    /// </summary>
+    /// <returns>How many relays failed the check.</returns>
+    public async Task<int> CheckLivenessAsync(CancellationToken cancellationToken = default)
+    {
+        if (_ping is null)
+        {
+            return 0;
+        }
+
+        Held[] live;
+        lock (_lock)
+        {
+            live = [.. _held.Values.Where(h => h.IsHealthy)];
+        }
+
+        bool[] alive = await Task.WhenAll(live.Select(h => CheckLivenessAsync(h, cancellationToken))).ConfigureAwait(false);
+        return alive.Count(a => !a);
+    }
+
     /// <summary>One liveness ping; no answer in time loses the reservation and closes the relay's direct connections.</summary>
-    private async Task CheckLivenessAsync(Held held, CancellationToken cancellationToken)
+    private async Task<bool> CheckLivenessAsync(Held held, CancellationToken cancellationToken)
     {
         string reason;
         try
         {
             using var scope = new TimeoutScope(_options.LivenessTimeout, _time, cancellationToken);
             await _ping!.PingAsync(held.Relay, scope.Token).ConfigureAwait(false);
-            return;
+            return true;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -568,7 +586,7 @@ public sealed class AutoRelayService : IAsyncDisposable
         OnLost(held, reason);
         if (_connections is null)
         {
-            return;
+            return false;
         }
 
         foreach (ConnectionInfo connection in _host.GetConnections(held.Relay).Where(c => !c.IsRelayed))
@@ -584,6 +602,8 @@ public sealed class AutoRelayService : IAsyncDisposable
                 // Gone already, or the close did not finish in time.
             }
         }
+
+        return false;
     }
 
     private Held? GetHeld(PeerId relay)

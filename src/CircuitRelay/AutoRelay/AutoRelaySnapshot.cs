@@ -71,10 +71,10 @@ public sealed record AutoRelayCounters(
     long LivenessFailures);
 
 /// <summary>Raised by <see cref="AutoRelayService"/> when a reservation became live or ended.</summary>
-public sealed class RelayReservationEventArgs : EventArgs
+public sealed class AutoRelayReservationEventArgs : EventArgs
 {
     /// <summary>Creates the arguments.</summary>
-    public RelayReservationEventArgs(PeerId relay, IReadOnlyList<Multiaddr> circuitAddresses, string? reason)
+    public AutoRelayReservationEventArgs(PeerId relay, IReadOnlyList<Multiaddr> circuitAddresses, string? reason)
     {
         ArgumentNullException.ThrowIfNull(relay);
         ArgumentNullException.ThrowIfNull(circuitAddresses);

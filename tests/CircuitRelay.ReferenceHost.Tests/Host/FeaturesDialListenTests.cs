@@ -20,6 +20,30 @@ public sealed class FeaturesDialListenTests : IAsyncLifetime
         host.GetFeature<IPeerStoreFeature>().Should().BeSameAs(host);
         host.GetFeature<IInboundGateFeature>().Should().BeSameAs(host);
         host.GetFeature<IConnectionsFeature>().Should().BeSameAs(host);
+        host.GetFeature<IPingFeature>().Should().BeSameAs(host);
+    }
+
+    [Fact]
+    public async Task DialAsync_AllowUnknownPeer_LearnsThePeerFromTheHandshake()
+    {
+        Libp2pHost a = await _kit.StartAsync();
+        Libp2pHost b = await _kit.StartAsync();
+
+        ConnectionInfo probed = await a.DialAsync(b.ListenAddresses[0], new DialOptions { AllowUnknownPeer = true }).Within();
+
+        probed.RemotePeer.Should().Be(b.Identity.PeerId);
+        a.GetConnections(b.Identity.PeerId).Should().ContainSingle().Which.Id.Should().Be(probed.Id);
+    }
+
+    [Fact]
+    public async Task DialAsync_AllowUnknownPeerToOwnAddress_ThrowsIOExceptionAndKeepsNoConnection()
+    {
+        Libp2pHost a = await _kit.StartAsync();
+
+        Func<Task> act = () => a.DialAsync(a.ListenAddresses[0], new DialOptions { AllowUnknownPeer = true }).AsTask();
+
+        await act.Should().ThrowAsync<IOException>().WithMessage("*this host itself*");
+        a.GetConnections(a.Identity.PeerId).Should().BeEmpty();
     }
 
     [Fact]

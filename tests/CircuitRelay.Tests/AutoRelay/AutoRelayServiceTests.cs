@@ -137,6 +137,118 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task RunCycleAsync_CandidateKnownOnlyByAddress_ProbesItAndReservesThere()
+    {
+        TestNode relay = Relay("192.0.2.1", configured: false);
+        AutoRelayService worker = Worker(desired: 1, candidates: [relay.Host.ListenAddresses[0]]);
+        var opened = new List<AutoRelayReservationEventArgs>();
+        worker.ReservationOpened += (_, e) => opened.Add(e);
+
+        int held = await worker.RunCycleAsync().Within();
+
+        held.Should().Be(1);
+        worker.Relays.Should().Equal(relay.Id);
+        _book.Get(relay.Id)!.IsConfigured.Should().BeTrue("an operator's candidate is trusted once probed");
+        opened.Should().ContainSingle().Which.CircuitAddresses.Should().Equal(worker.RelayedAddresses);
+        AutoRelaySnapshot snapshot = worker.GetSnapshot();
+        snapshot.Counters.ProbesSucceeded.Should().Be(1);
+        snapshot.PendingProbes.Should().Be(0);
+        _fixture.Logs.Collector.GetSnapshot().Should().Contain(r => r.Id.Id == 505);
+    }
+
+    [Fact]
+    public async Task RunCycleAsync_AddressCandidateIsNoRelay_StaysOutOfTheBookAndIsRetriedAfterBackoff()
+    {
+        TestNode plain = _fixture.CreatePublicNode("192.0.2.7");
+        AutoRelayService worker = Worker(desired: 1, candidates: [plain.Host.ListenAddresses[0]]);
+
+        (await worker.RunCycleAsync().Within()).Should().Be(0);
+        await worker.RunCycleAsync().Within();
+
+        _book.Count.Should().Be(0);
+        worker.GetSnapshot().Counters.ProbesFailed.Should().Be(1, "the second cycle falls in the probe's backoff");
+        worker.GetSnapshot().PendingProbes.Should().Be(1);
+        _fixture.Logs.Collector.GetSnapshot().Should().Contain(r => r.Id.Id == 506 && r.Message.Contains("does not list"));
+
+        _fixture.Time.Advance(TimeSpan.FromSeconds(7)); // past the first backoff: 5 s with a jitter of at most 1.25
+        await worker.RunCycleAsync().Within();
+
+        worker.GetSnapshot().Counters.ProbesFailed.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task CheckLivenessAsync_HeldRelayStopsAnswering_LosesItWithinTheTimeoutAndTheCycleReplacesIt()
+    {
+        TestNode r1 = Relay("192.0.2.1"), r2 = Relay("198.51.100.250");
+        AutoRelayService worker = Worker(desired: 1);
+        await worker.RunCycleAsync().Within();
+        PeerId first = worker.Relays.Single();
+        TestNode frozen = first == r1.Id ? r1 : r2, spare = first == r1.Id ? r2 : r1;
+        var pinged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        frozen.Host.SetStreamHandler("/ipfs/ping/1.0.0", async (_, cancellationToken) =>
+        {
+            pinged.TrySetResult();
+            await release.Task.WaitAsync(cancellationToken);
+        });
+        var ended = new List<AutoRelayReservationEventArgs>();
+        worker.ReservationEnded += (_, e) => ended.Add(e);
+
+        Task<int> check = worker.CheckLivenessAsync();
+        await pinged.Task.Within();
+        _fixture.Time.Advance(TimeSpan.FromSeconds(5));
+        int failed = await check.Within();
+        release.TrySetResult();
+
+        failed.Should().Be(1);
+        worker.Relays.Should().BeEmpty();
+        ended.Should().ContainSingle().Which.Reason.Should().Contain("no ping answer within 5 s");
+        _node.Host.GetConnections(frozen.Id).Should().BeEmpty("the node closed its connection to the frozen relay");
+        (await worker.RunCycleAsync().Within()).Should().Be(1);
+        worker.Relays.Should().Equal(spare.Id);
+        worker.GetSnapshot().Counters.LivenessFailures.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task CheckLivenessAsync_RelayAnswers_KeepsTheReservation()
+    {
+        Relay("192.0.2.1");
+        AutoRelayService worker = Worker(desired: 1);
+        await worker.RunCycleAsync().Within();
+
+        (await worker.CheckLivenessAsync().Within()).Should().Be(0);
+
+        worker.Relays.Should().HaveCount(1);
+    }
+
+    [Fact]
+    public async Task GetSnapshot_ToJson_CarriesReservationsSourcesAndCounters()
+    {
+        TestNode relay = Relay("192.0.2.1");
+        AutoRelayService worker = Worker(desired: 2);
+        await worker.RunCycleAsync().Within();
+
+        using var json = System.Text.Json.JsonDocument.Parse(worker.GetSnapshot().ToJson());
+
+        System.Text.Json.JsonElement root = json.RootElement;
+        root.GetProperty("desiredReservations").GetInt32().Should().Be(2);
+        root.GetProperty("heldReservations").GetInt32().Should().Be(1);
+        root.GetProperty("reservations")[0].GetProperty("relay").GetString().Should().Be(relay.Id.ToString());
+        root.GetProperty("reservations")[0].GetProperty("circuitAddresses")[0].GetString().Should().EndWith("/p2p-circuit");
+        root.GetProperty("candidatesBySource").GetProperty("configured").GetInt32().Should().Be(1);
+        root.GetProperty("counters").GetProperty("reservationsOpened").GetInt64().Should().Be(1);
+        root.GetProperty("counters").GetProperty("cycles").GetInt64().Should().Be(1);
+    }
+
+    [Fact]
+    public void Constructor_RelayedCandidate_NamesTheOption()
+    {
+        Func<AutoRelayService> create = () => Worker(candidates: [Multiaddr.Parse($"/ip4/192.0.2.9/tcp/4001/p2p/{_node.Id}/p2p-circuit")]);
+
+        create.Should().Throw<ArgumentException>().WithMessage("*Candidates*");
+    }
+
+    [Fact]
     public async Task DisposeAsync_HeldReservations_AreReleased()
     {
         Relay("192.0.2.1");
@@ -176,12 +288,17 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
         return relay;
     }
 
-    private AutoRelayService Worker(int desired = 2, bool start = false, IEnumerable<Multiaddr>? staticRelays = null)
+    private AutoRelayService Worker(int desired = 2, bool start = false, IEnumerable<Multiaddr>? staticRelays = null, IEnumerable<Multiaddr>? candidates = null)
     {
         var options = new AutoRelayOptions { DesiredReservations = desired };
         foreach (Multiaddr relay in staticRelays ?? [])
         {
             options.StaticRelays.Add(relay);
+        }
+
+        foreach (Multiaddr candidate in candidates ?? [])
+        {
+            options.Candidates.Add(candidate);
         }
 
         var worker = new AutoRelayService(_node.Host, _book, _pool, options, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);

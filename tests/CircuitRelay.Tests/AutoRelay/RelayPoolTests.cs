@@ -44,6 +44,45 @@ public sealed class RelayPoolTests : IDisposable
     }
 
     [Fact]
+    public void GetCandidates_ConfiguredRelayAtAPrivateAddress_IsUsedAtIt()
+    {
+        PeerId lan = NewPeer();
+        _book.AddConfigured(lan, [Multiaddr.Parse("/ip4/127.0.0.1/tcp/4001")]);
+
+        Pool().GetCandidates().Should().ContainSingle().Which.Addresses.Should().Equal(Multiaddr.Parse("/ip4/127.0.0.1/tcp/4001"));
+    }
+
+    [Fact]
+    public void GetCandidates_AdvertSaysFull_IsLeftOut()
+    {
+        PeerId full = Advertised("198.51.100.1", capacity: 4, reservations: 4);
+        PeerId room = Advertised("198.51.100.2", capacity: 4, reservations: 3);
+        PeerId silent = Advertised("198.51.100.3", capacity: 0, reservations: 900);
+
+        Pool().GetCandidates().Select(c => c.Relay).Should().BeEquivalentTo([room, silent], "a relay that gives no capacity is never full");
+        full.Should().NotBeNull();
+    }
+
+    [Fact]
+    public void GetCandidates_MaxPeersPerRelay_LeavesOutRelaysAtOrOverIt()
+    {
+        PeerId crowded = Advertised("198.51.100.1", capacity: 128, reservations: 10);
+        PeerId atCap = Advertised("198.51.100.2", capacity: 128, reservations: 5);
+        PeerId quiet = Advertised("198.51.100.3", capacity: 128, reservations: 4);
+
+        Pool(o => o.MaxPeersPerRelay = 5).GetCandidates().Select(c => c.Relay).Should().Equal(quiet);
+        Pool().GetCandidates().Select(c => c.Relay).Should().BeEquivalentTo([crowded, atCap, quiet], "0 means no cap");
+    }
+
+    [Fact]
+    public void Validate_NegativeMaxPeersPerRelay_NamesIt()
+    {
+        Action validate = () => new RelayPoolOptions { MaxPeersPerRelay = -1 }.Validate();
+
+        validate.Should().Throw<ArgumentException>().WithMessage("*MaxPeersPerRelay*");
+    }
+
+    [Fact]
     public void GetCandidates_SuccessesAndFailures_OrderByScore()
     {
         PeerId good = Gossiped("198.51.100.1", sources: 2), plain = Gossiped("198.51.100.2", sources: 2), bad = Gossiped("198.51.100.3", sources: 2);
@@ -267,6 +306,23 @@ public sealed class RelayPoolTests : IDisposable
         }
 
         return relay;
+    }
+
+    /// <summary>A relay known from its signed advert (with its capacity and load), gossiped by two peers.</summary>
+    private PeerId Advertised(string ip, uint capacity, uint reservations)
+    {
+        var key = KeyIdentity.Generate();
+        _keys.Add(key);
+        var advert = new RelayAdvert(key.PeerId, [Multiaddr.FromIPEndPoint(new IPEndPoint(IPAddress.Parse(ip), 4001))], _time.GetUtcNow(), TimeSpan.FromHours(1))
+        {
+            Capacity = capacity,
+            Reservations = reservations,
+        };
+        SignedRelayAdvert signed = RelayAdvert.Open(advert.Seal(key), SignatureVerifier.Default);
+        signed.Advert.Reservations.Should().Be(reservations, "the load survives sealing and opening");
+        _book.AddAdvert(signed, _viaA).Should().BeTrue();
+        _book.AddAdvert(signed, _viaB).Should().BeTrue();
+        return key.PeerId;
     }
 
     private PeerId NewPeer()
