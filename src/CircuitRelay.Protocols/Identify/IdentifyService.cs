@@ -404,8 +404,12 @@ public sealed class IdentifyService : IAsyncDisposable
         return [.. addresses.Where(a => !a.IsEmpty).Distinct()];
     }
 
-    /// <summary>The addresses put in listenAddrs: the host's own, without relayed ones (as before the features existed).</summary>
-    private IEnumerable<Multiaddr> AnnouncedAddresses() => OwnAddresses().Where(a => !a.IsRelayed);
+    /// <summary>
+    /// The addresses put in listenAddrs: the host's own, circuit addresses of live reservations included
+    /// (<c>&lt;relay addr&gt;/p2p/&lt;relay&gt;/p2p-circuit</c>, as go-libp2p announces them), so a peer that learns a
+    /// private node from Identify can reach it through its relays.
+    /// </summary>
+    private IEnumerable<Multiaddr> AnnouncedAddresses() => OwnAddresses().OrderBy(a => a.IsRelayed);
 
     /// <summary>
     /// The host's listen or external addresses changed (a listener opened or closed, an external address came or went;

@@ -154,14 +154,15 @@ public sealed class IdentifyServiceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task QueryHandler_RelayedListenAddress_IsNotAdvertised()
+    public async Task QueryHandler_CircuitAddress_IsAdvertisedAfterTheDirectOnes()
     {
-        _b.AddExternalAddress(Multiaddr.Parse($"/ip4/10.250.0.1/tcp/4001/p2p/{_a.PeerId}/p2p-circuit"));
+        var circuit = Multiaddr.Parse($"/ip4/10.250.0.1/tcp/4001/p2p/{_a.PeerId}/p2p-circuit");
+        _b.AddExternalAddress(circuit);
         await ServiceTestNetwork.ConnectAsync(_a, _b).Within();
 
         IdentifyInfo info = await _idA.IdentifyAsync(_b.PeerId).Within();
 
-        info.ListenAddresses.Should().Equal(_b.ListenAddress);
+        info.ListenAddresses.Should().Equal(_b.ListenAddress, circuit);
     }
 
     [Fact]
