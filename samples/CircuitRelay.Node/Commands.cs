@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using CircuitRelay.Client;
+using CircuitRelay.ReferenceHost;
 using CircuitRelay.Server;
 
 namespace CircuitRelay.Node;
@@ -15,8 +16,12 @@ internal static class CommandHelpers
         AllowMultipleArgumentsPerToken = false,
     };
 
-    /// <summary>Runs a server until SIGINT/SIGTERM, or until stdin closes when stdin is redirected (so a test runner that dies leaves no orphan).</summary>
-    public static async Task WaitForShutdownAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs a server until SIGINT or SIGTERM, whatever its stdin is (systemd, nohup, containers). With
+    /// <paramref name="exitOnStdinClose"/> (<c>--exit-on-stdin-close</c>, for test harnesses) it also stops when a
+    /// redirected stdin reaches its end, so a test runner that dies leaves no orphan.
+    /// </summary>
+    public static async Task WaitForShutdownAsync(bool exitOnStdinClose, CancellationToken cancellationToken)
     {
         var stopped = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
@@ -25,7 +30,7 @@ internal static class CommandHelpers
             stopped.TrySetResult("SIGTERM");
         });
         using CancellationTokenRegistration registration = cancellationToken.Register(() => stopped.TrySetResult("SIGINT"));
-        if (Console.IsInputRedirected)
+        if (exitOnStdinClose && Console.IsInputRedirected)
         {
             _ = Task.Run(async () =>
             {
@@ -52,80 +57,113 @@ internal static class CommandHelpers
         => (bytes / 1024.0 / 1024.0 / Math.Max(elapsed.TotalSeconds, 1e-9)).ToString("F1", CultureInfo.InvariantCulture);
 }
 
+/// <summary>The relay server's knobs, shared by <c>relay</c> and <c>node</c>: the options, and what they build.</summary>
+internal sealed class RelayKnobs
+{
+    private readonly Option<int> _ttl = new("--reservation-ttl") { Description = "Reservation lifetime in seconds.", DefaultValueFactory = _ => 3600 };
+    private readonly Option<int> _maxReservations = new("--max-reservations") { Description = "Reservations held at once.", DefaultValueFactory = _ => 128 };
+    private readonly Option<int> _perIp = new("--max-reservations-per-ip") { Description = "Reservations per IP address.", DefaultValueFactory = _ => 8 };
+    private readonly Option<int> _perAsn = new("--max-reservations-per-asn") { Description = "Reservations per autonomous system (needs an ASN resolver; none in this sample).", DefaultValueFactory = _ => 32 };
+    private readonly Option<int> _maxCircuits = new("--max-circuits") { Description = "Circuits relayed at once.", DefaultValueFactory = _ => 1024 };
+    private readonly Option<int> _perPeer = new("--max-circuits-per-peer") { Description = "Circuits per peer (as source or target).", DefaultValueFactory = _ => 16 };
+    private readonly Option<int> _duration = new("--circuit-duration-limit") { Description = "Maximum circuit lifetime in seconds; 0 = unlimited.", DefaultValueFactory = _ => 120 };
+    private readonly Option<long> _data = new("--circuit-data-limit") { Description = "Maximum bytes per direction per circuit; 0 = unlimited.", DefaultValueFactory = _ => 131072 };
+    private readonly Option<long> _bandwidth = new("--max-bandwidth-per-peer") { Description = "Bytes per second relayed for one peer across its circuits; 0 = no cap.", DefaultValueFactory = _ => 0 };
+    private readonly Option<long> _burst = new("--bandwidth-burst-per-peer") { Description = "Burst of the per-peer bandwidth cap in bytes; 0 = one second's worth.", DefaultValueFactory = _ => 0 };
+    private readonly Option<int> _reserveRate = new("--reservation-rate-per-peer") { Description = "Reservation requests per peer per minute; 0 = unlimited.", DefaultValueFactory = _ => 15 };
+    private readonly Option<int> _connectRate = new("--connect-rate-per-peer") { Description = "Connect requests per peer per minute; 0 = unlimited.", DefaultValueFactory = _ => 15 };
+    private readonly Option<int> _reserveRateIp = new("--reservation-rate-per-ip") { Description = "Reservation requests per IP address per minute; 0 = unlimited.", DefaultValueFactory = _ => 60 };
+    private readonly Option<int> _connectRateIp = new("--connect-rate-per-ip") { Description = "Connect requests per IP address per minute; 0 = unlimited.", DefaultValueFactory = _ => 60 };
+    private readonly Option<int> _streamWindow = new("--max-stream-window")
+    {
+        Description = "Largest Yamux receive window of a stream in bytes (at least 262144): the most a circuit whose receiver stalls makes the relay hold per direction.",
+        DefaultValueFactory = _ => 1024 * 1024,
+    };
+
+    private readonly Option<int> _maxInbound = new("--max-inbound-connections")
+    {
+        Description = "Inbound TCP connections open or upgrading at once; one more is reset when accepted.",
+        DefaultValueFactory = _ => 1024,
+    };
+
+    /// <summary>Adds every knob to <paramref name="command"/>.</summary>
+    public void AddTo(Command command)
+    {
+        foreach (Option option in new Option[]
+        {
+            _ttl, _maxReservations, _perIp, _perAsn, _maxCircuits, _perPeer, _duration, _data, _bandwidth, _burst,
+            _reserveRate, _connectRate, _reserveRateIp, _connectRateIp, _streamWindow, _maxInbound,
+        })
+        {
+            command.Add(option);
+        }
+    }
+
+    /// <summary>The relay server's options, validated (an <see cref="ArgumentException"/> names what is wrong).</summary>
+    public RelayServerOptions BuildServerOptions(ParseResult parse)
+    {
+        var options = new RelayServerOptions
+        {
+            ReservationTtl = TimeSpan.FromSeconds(parse.GetValue(_ttl)),
+            MaxReservations = parse.GetValue(_maxReservations),
+            MaxReservationsPerIp = parse.GetValue(_perIp),
+            MaxReservationsPerAsn = parse.GetValue(_perAsn),
+            MaxCircuits = parse.GetValue(_maxCircuits),
+            MaxCircuitsPerPeer = parse.GetValue(_perPeer),
+            CircuitDurationLimit = TimeSpan.FromSeconds(parse.GetValue(_duration)),
+            CircuitDataLimit = parse.GetValue(_data),
+            MaxBandwidthPerPeer = parse.GetValue(_bandwidth),
+            BandwidthBurstPerPeer = parse.GetValue(_burst),
+            ReservationRateLimitPerPeer = new RateLimitOptions { Permits = parse.GetValue(_reserveRate), Period = TimeSpan.FromMinutes(1) },
+            ConnectRateLimitPerPeer = new RateLimitOptions { Permits = parse.GetValue(_connectRate), Period = TimeSpan.FromMinutes(1) },
+            ReservationRateLimitPerIp = new RateLimitOptions { Permits = parse.GetValue(_reserveRateIp), Period = TimeSpan.FromMinutes(1) },
+            ConnectRateLimitPerIp = new RateLimitOptions { Permits = parse.GetValue(_connectRateIp), Period = TimeSpan.FromMinutes(1) },
+        };
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>The host settings the knobs carry (stream window, inbound cap), validated.</summary>
+    public Action<Libp2pHostOptions> BuildHostOptions(ParseResult parse)
+    {
+        int window = parse.GetValue(_streamWindow);
+        int maxInbound = parse.GetValue(_maxInbound);
+        if (window < 256 * 1024)
+        {
+            throw new ArgumentException("--max-stream-window must be at least 262144 bytes (256 KiB, the Yamux default).");
+        }
+
+        if (maxInbound < 1)
+        {
+            throw new ArgumentException("--max-inbound-connections must be at least 1.");
+        }
+
+        return host =>
+        {
+            host.MaxStreamReceiveWindow = window;
+            host.StreamReceiveWindow = Math.Min(host.StreamReceiveWindow, window);
+            host.MaxInboundConnections = maxInbound;
+        };
+    }
+}
+
 internal static class RelayCommand
 {
-    public static Command Create(Option<string?> identity, Option<bool> verbose)
+    public static Command Create(Option<string?> identity, Option<bool> verbose, Option<bool> exitOnStdinClose)
     {
         var listen = CommandHelpers.ListenOption("Address to listen on (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.");
         listen.DefaultValueFactory = _ => ["/ip4/127.0.0.1/tcp/0"];
         var via = new Option<string?>("--relay") { Description = "Also reserve on this relay (<addr>/p2p/<id>) to be reachable through it." };
-        var ttl = new Option<int>("--reservation-ttl") { Description = "Reservation lifetime in seconds.", DefaultValueFactory = _ => 3600 };
-        var maxReservations = new Option<int>("--max-reservations") { Description = "Reservations held at once.", DefaultValueFactory = _ => 128 };
-        var perIp = new Option<int>("--max-reservations-per-ip") { Description = "Reservations per IP address.", DefaultValueFactory = _ => 8 };
-        var perAsn = new Option<int>("--max-reservations-per-asn") { Description = "Reservations per autonomous system (needs an ASN resolver; none in this sample).", DefaultValueFactory = _ => 32 };
-        var maxCircuits = new Option<int>("--max-circuits") { Description = "Circuits relayed at once.", DefaultValueFactory = _ => 1024 };
-        var perPeer = new Option<int>("--max-circuits-per-peer") { Description = "Circuits per peer (as source or target).", DefaultValueFactory = _ => 16 };
-        var duration = new Option<int>("--circuit-duration-limit") { Description = "Maximum circuit lifetime in seconds; 0 = unlimited.", DefaultValueFactory = _ => 120 };
-        var data = new Option<long>("--circuit-data-limit") { Description = "Maximum bytes per direction per circuit; 0 = unlimited.", DefaultValueFactory = _ => 131072 };
-        var bandwidth = new Option<long>("--max-bandwidth-per-peer") { Description = "Bytes per second relayed for one peer across its circuits; 0 = no cap.", DefaultValueFactory = _ => 0 };
-        var burst = new Option<long>("--bandwidth-burst-per-peer") { Description = "Burst of the per-peer bandwidth cap in bytes; 0 = one second's worth.", DefaultValueFactory = _ => 0 };
-        var reserveRate = new Option<int>("--reservation-rate-per-peer") { Description = "Reservation requests per peer per minute; 0 = unlimited.", DefaultValueFactory = _ => 15 };
-        var connectRate = new Option<int>("--connect-rate-per-peer") { Description = "Connect requests per peer per minute; 0 = unlimited.", DefaultValueFactory = _ => 15 };
-        var reserveRateIp = new Option<int>("--reservation-rate-per-ip") { Description = "Reservation requests per IP address per minute; 0 = unlimited.", DefaultValueFactory = _ => 60 };
-        var connectRateIp = new Option<int>("--connect-rate-per-ip") { Description = "Connect requests per IP address per minute; 0 = unlimited.", DefaultValueFactory = _ => 60 };
-        var streamWindow = new Option<int>("--max-stream-window")
-        {
-            Description = "Largest Yamux receive window of a stream in bytes (at least 262144): the most a circuit whose receiver stalls makes the relay hold per direction.",
-            DefaultValueFactory = _ => 1024 * 1024,
-        };
-        var maxInbound = new Option<int>("--max-inbound-connections")
-        {
-            Description = "Inbound TCP connections open or upgrading at once; one more is reset when accepted.",
-            DefaultValueFactory = _ => 1024,
-        };
-        var command = new Command("relay", "Run a Circuit Relay v2 relay.")
-        {
-            listen, via, ttl, maxReservations, perIp, perAsn, maxCircuits, perPeer, duration, data, bandwidth, burst, reserveRate, connectRate, reserveRateIp, connectRateIp, streamWindow, maxInbound,
-        };
+        var knobs = new RelayKnobs();
+        var command = new Command("relay", "Run a Circuit Relay v2 relay.") { listen, via };
+        knobs.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var options = new RelayServerOptions
-            {
-                ReservationTtl = TimeSpan.FromSeconds(parse.GetValue(ttl)),
-                MaxReservations = parse.GetValue(maxReservations),
-                MaxReservationsPerIp = parse.GetValue(perIp),
-                MaxReservationsPerAsn = parse.GetValue(perAsn),
-                MaxCircuits = parse.GetValue(maxCircuits),
-                MaxCircuitsPerPeer = parse.GetValue(perPeer),
-                CircuitDurationLimit = TimeSpan.FromSeconds(parse.GetValue(duration)),
-                CircuitDataLimit = parse.GetValue(data),
-                MaxBandwidthPerPeer = parse.GetValue(bandwidth),
-                BandwidthBurstPerPeer = parse.GetValue(burst),
-                ReservationRateLimitPerPeer = new RateLimitOptions { Permits = parse.GetValue(reserveRate), Period = TimeSpan.FromMinutes(1) },
-                ConnectRateLimitPerPeer = new RateLimitOptions { Permits = parse.GetValue(connectRate), Period = TimeSpan.FromMinutes(1) },
-                ReservationRateLimitPerIp = new RateLimitOptions { Permits = parse.GetValue(reserveRateIp), Period = TimeSpan.FromMinutes(1) },
-                ConnectRateLimitPerIp = new RateLimitOptions { Permits = parse.GetValue(connectRateIp), Period = TimeSpan.FromMinutes(1) },
-            };
             try
             {
-                options.Validate();
-                if (parse.GetValue(streamWindow) < 256 * 1024)
-                {
-                    throw new ArgumentException("--max-stream-window must be at least 262144 bytes (256 KiB, the Yamux default).");
-                }
-
-                if (parse.GetValue(maxInbound) < 1)
-                {
-                    throw new ArgumentException("--max-inbound-connections must be at least 1.");
-                }
-
-                int window = parse.GetValue(streamWindow);
-                await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), parse.GetValue(listen) ?? [], parse.GetValue(verbose), cancellationToken, host =>
-                {
-                    host.MaxStreamReceiveWindow = window;
-                    host.StreamReceiveWindow = Math.Min(host.StreamReceiveWindow, window);
-                    host.MaxInboundConnections = parse.GetValue(maxInbound);
-                });
+                RelayServerOptions options = knobs.BuildServerOptions(parse);
+                Action<Libp2pHostOptions> hostOptions = knobs.BuildHostOptions(parse);
+                await using NodeRuntime node = await NodeRuntime.StartAsync(parse.GetValue(identity), parse.GetValue(listen) ?? [], parse.GetValue(verbose), cancellationToken, hostOptions);
                 RelayServer relay = node.Own(new RelayServer(node.Host, options, node.LoggerFactory, node.Meters, TimeProvider.System));
                 relay.Start();
                 foreach (Multiaddr address in node.Host.ListenAddresses)
@@ -142,7 +180,7 @@ internal static class RelayCommand
 
                 relay.CircuitClosed += (_, e) => Output.Log($"circuit {e.Source} -> {e.Target} closed: {e.Reason}, {e.BytesToTarget} B / {e.BytesToSource} B");
                 Output.Line("ready");
-                await CommandHelpers.WaitForShutdownAsync(cancellationToken);
+                await CommandHelpers.WaitForShutdownAsync(parse.GetValue(exitOnStdinClose), cancellationToken);
                 return 0;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -157,7 +195,7 @@ internal static class RelayCommand
 
 internal static class ListenCommand
 {
-    public static Command Create(Option<string?> identity, Option<bool> verbose)
+    public static Command Create(Option<string?> identity, Option<bool> verbose, Option<bool> exitOnStdinClose)
     {
         var relayAddress = new Option<string?>("--relay") { Description = "Relay to reserve on: <addr>/p2p/<relay id>." };
         var listen = CommandHelpers.ListenOption("Also listen directly on this address (repeatable).");
@@ -178,7 +216,7 @@ internal static class ListenCommand
                 }
 
                 Output.Line("ready");
-                await CommandHelpers.WaitForShutdownAsync(cancellationToken);
+                await CommandHelpers.WaitForShutdownAsync(parse.GetValue(exitOnStdinClose), cancellationToken);
                 return 0;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

@@ -25,7 +25,7 @@ namespace CircuitRelay.AutoRelay;
 /// capped at <see cref="RelayPoolOptions.BackoffCap"/>, times a jitter of 0.75 to 1.25; a success resets it.</para>
 /// <para><b>Diversity.</b> <see cref="Select"/> never returns two relays, nor one beside a held relay, in the same IPv4
 /// /24, IPv6 /48 or (with <see cref="RelayPoolOptions.AsnResolver"/>) ASN, so one operator cannot hold all of a node's
-/// relays.</para>
+/// relays. Private and loopback addresses (usable only when configured or allowed) form no group.</para>
 /// </remarks>
 public sealed class RelayPool
 {
@@ -336,6 +336,12 @@ public sealed class RelayPool
         }
 
         IPAddress ip = endPoint.Address.IsIPv4MappedToIPv6 ? endPoint.Address.MapToIPv4() : endPoint.Address;
+        if (AddressClass.IsPrivate(address))
+        {
+            // Labs and LANs (loopback, RFC 1918, …): one operator's network by nature; no eclipse to resist there.
+            yield break;
+        }
+
         byte[] bytes = ip.GetAddressBytes();
         yield return ip.AddressFamily == AddressFamily.InterNetwork
             ? "v4:" + Convert.ToHexString(bytes, 0, 3)

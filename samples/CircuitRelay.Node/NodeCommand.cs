@@ -1,0 +1,282 @@
+using System.CommandLine;
+using System.Globalization;
+using CircuitRelay.Adverts;
+using CircuitRelay.AutoRelay;
+using CircuitRelay.Server;
+
+namespace CircuitRelay.Node;
+
+/// <summary>
+/// <c>node</c>: the one real daemon. It serves as a relay when asked (<c>--relay-service on</c>: it relays and advertises
+/// itself in the advert gossip), and it makes itself reachable through relays it chooses (the AutoRelay worker over an
+/// address book fed by the candidate list, gossip and Identify) when it is a private node or was given candidates.
+/// Serves <c>/echo/1.0.0</c> and ping. Runs until SIGINT or SIGTERM, whatever its stdin is.
+/// </summary>
+/// <remarks>
+/// Event lines on stdout: <c>peer &lt;id&gt;</c>, <c>listening &lt;ma&gt;</c>, <c>relay-service on</c>, <c>ready</c>,
+/// then <c>reachable &lt;circuit addr&gt;</c> when a reservation becomes live and <c>unreachable &lt;circuit addr&gt;</c>
+/// when one is lost or rotated away. Bad configuration: one <c>error …</c> line, exit code 2.
+/// </remarks>
+internal static class NodeCommand
+{
+    private const int ExitBadConfiguration = 2;
+
+    public static Command Create(Option<string?> identity, Option<bool> verbose, Option<bool> exitOnStdinClose)
+    {
+        var listen = CommandHelpers.ListenOption("Address to listen on directly (repeatable); none = a private node that is reachable only through relays.");
+        var relayService = new Option<string>("--relay-service") { Description = "Serve as a relay and advertise it: on or off.", DefaultValueFactory = _ => "off" };
+        relayService.AcceptOnlyFromAmong("on", "off");
+        var capacity = new Option<int?>("--advertise-capacity") { Description = "Reservations the relay advert says it accepts. Default: --max-reservations." };
+        var advertTtl = new Option<int>("--advertise-ttl") { Description = "Seconds each relay advert is valid (1 to 86400); it is sealed anew at half of it.", DefaultValueFactory = _ => 1800 };
+        var advertise = new Option<string[]>("--advertise-address") { Description = "Address the relay advert carries (repeatable). Default: the listen addresses.", Arity = ArgumentArity.ZeroOrMore };
+        var reservations = new Option<string[]>("--reservation") { Description = "Static relay (<addr>/p2p/<id>, repeatable): always reserved on, apart from the automatic ones.", Arity = ArgumentArity.ZeroOrMore };
+        var candidates = new Option<string[]>("--relay-candidate")
+        {
+            Description = "Relay candidate (repeatable), with or without /p2p/<id>: trusted; one without an id is probed first (dialed, its id and protocols learned).",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var minSources = new Option<int>("--relay-min-sources") { Description = "Distinct sources (gossip peers, Identify, …) a relay found by itself needs before it is used.", DefaultValueFactory = _ => 2 };
+        var maxRelays = new Option<int>("--max-relays") { Description = "Automatic reservations kept live.", DefaultValueFactory = _ => 2 };
+        var maxPeersPerRelay = new Option<int>("--max-peers-per-relay") { Description = "Skip relays whose advert says they hold this many reservations or more; 0 = no cap.", DefaultValueFactory = _ => 0 };
+        var rngSeed = new Option<int?>("--rng-seed") { Description = "Seed of every random choice (backoff jitter, ties). Default: random per run." };
+        var allowPrivate = new Option<bool>("--relay-allow-private") { Description = "Use relays found by gossip or Identify at private or loopback addresses (labs, LANs); candidates are always used where given." };
+        var livenessInterval = new Option<double>("--relay-liveness-interval") { Description = "Seconds between pings to each relay holding a reservation (a frozen relay is noticed within this plus the timeout).", DefaultValueFactory = _ => 5 };
+        var livenessTimeout = new Option<double>("--relay-liveness-timeout") { Description = "Seconds a relay's ping may take before its reservation is dropped.", DefaultValueFactory = _ => 5 };
+        var reserveTimeout = new Option<double>("--reserve-timeout") { Description = "Seconds one reservation attempt or probe may take.", DefaultValueFactory = _ => 10 };
+        var cycle = new Option<double>("--autorelay-interval") { Description = "Seconds between AutoRelay cycles when nothing happens (a lost reservation is replaced at once).", DefaultValueFactory = _ => 30 };
+        var knobs = new RelayKnobs();
+        var command = new Command("node", "Run a libp2p node: a relay (--relay-service on), a private node that finds relays by itself (--relay-candidate), or both.")
+        {
+            listen, relayService, capacity, advertTtl, advertise, reservations, candidates, minSources, maxRelays, maxPeersPerRelay, rngSeed,
+            allowPrivate, livenessInterval, livenessTimeout, reserveTimeout, cycle,
+        };
+        knobs.AddTo(command);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            NodeSettings settings;
+            try
+            {
+                settings = new NodeSettings
+                {
+                    Listen = parse.GetValue(listen) ?? [],
+                    RelayService = parse.GetValue(relayService) == "on",
+                    Server = knobs.BuildServerOptions(parse),
+                    Host = knobs.BuildHostOptions(parse),
+                    Advert = BuildAdvert(parse.GetValue(capacity), parse.GetValue(advertTtl), parse.GetValue(advertise) ?? []),
+                    AutoRelay = BuildAutoRelay(
+                        parse.GetValue(maxRelays),
+                        parse.GetValue(reservations) ?? [],
+                        parse.GetValue(candidates) ?? [],
+                        Seconds(parse.GetValue(livenessInterval), "--relay-liveness-interval"),
+                        Seconds(parse.GetValue(livenessTimeout), "--relay-liveness-timeout"),
+                        Seconds(parse.GetValue(reserveTimeout), "--reserve-timeout"),
+                        Seconds(parse.GetValue(cycle), "--autorelay-interval")),
+                    Pool = BuildPool(parse.GetValue(minSources), parse.GetValue(maxPeersPerRelay), parse.GetValue(rngSeed), parse.GetValue(allowPrivate)),
+                };
+            }
+            catch (Exception ex) when (ex is ArgumentException or FormatException)
+            {
+                Output.Line($"error invalid configuration: {ex.Message}");
+                return ExitBadConfiguration;
+            }
+
+            try
+            {
+                await RunAsync(parse.GetValue(identity), parse.GetValue(verbose), parse.GetValue(exitOnStdinClose), settings, cancellationToken);
+                return 0;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Output.Line($"error {CommandHelpers.Describe(ex)}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    private static async Task RunAsync(string? identityPath, bool verbose, bool exitOnStdinClose, NodeSettings settings, CancellationToken cancellationToken)
+    {
+        await using NodeRuntime node = await NodeRuntime.StartAsync(identityPath, settings.Listen, verbose, cancellationToken, settings.Host);
+        foreach (Multiaddr address in node.Host.ListenAddresses)
+        {
+            Output.Line($"listening {address.WithPeerId(node.Id)}");
+        }
+
+        var book = new RelayAddressBook(new RelayAddressBookOptions(), TimeProvider.System);
+        RelayAdvertPublisher? publisher = null;
+        if (settings.RelayService)
+        {
+            RelayServer relay = node.Own(new RelayServer(node.Host, settings.Server, node.LoggerFactory, node.Meters, TimeProvider.System));
+            relay.Start();
+            settings.Advert.Capacity = settings.Advert.Capacity == 0 ? (uint)settings.Server.MaxReservations : settings.Advert.Capacity;
+            publisher = new RelayAdvertPublisher(node.Host, settings.Advert, TimeProvider.System, () => relay.GetStatistics().ActiveReservations);
+            Output.Line("relay-service on");
+        }
+
+        AdvertGossipService gossip = node.Own(new AdvertGossipService(
+            node.Host,
+            book,
+            new AdvertGossipOptions { LocalAdvert = publisher is null ? null : () => publisher.Current },
+            node.LoggerFactory,
+            TimeProvider.System));
+        gossip.Start();
+        if (publisher is not null)
+        {
+            publisher.Changed += (_, _) => _ = gossip.PushToAllAsync(CancellationToken.None);
+        }
+
+        // A private node (or any node given relays to use) keeps reservations; a relay without candidates needs none.
+        bool autoRelay = !settings.RelayService || settings.AutoRelay.Candidates.Count > 0 || settings.AutoRelay.StaticRelays.Count > 0;
+        if (autoRelay)
+        {
+            var pool = new RelayPool(book, settings.Pool, TimeProvider.System);
+            AutoRelayService worker = node.Own(new AutoRelayService(node.Host, book, pool, settings.AutoRelay, node.LoggerFactory, node.Meters, TimeProvider.System));
+            worker.ReservationOpened += (_, e) => PrintAll("reachable", e, node.Id);
+            worker.ReservationEnded += (_, e) =>
+            {
+                PrintAll("unreachable", e, node.Id);
+                Output.Log($"reservation on {e.Relay} ended: {e.Reason}");
+            };
+            worker.Start();
+        }
+
+        Output.Line("ready");
+        try
+        {
+            await CommandHelpers.WaitForShutdownAsync(exitOnStdinClose, cancellationToken);
+        }
+        finally
+        {
+            publisher?.Dispose();
+        }
+    }
+
+    private static void PrintAll(string what, AutoRelayReservationEventArgs e, PeerId self)
+    {
+        foreach (Multiaddr circuit in e.CircuitAddresses)
+        {
+            Output.Line($"{what} {circuit.WithPeerId(self)}");
+        }
+    }
+
+    private static RelayAdvertOptions BuildAdvert(int? capacity, int ttlSeconds, string[] addresses)
+    {
+        if (capacity is < 0)
+        {
+            throw new ArgumentException($"--advertise-capacity is {capacity}; it must be 0 or more.");
+        }
+
+        if (ttlSeconds is < 1 or > 86_400)
+        {
+            throw new ArgumentException($"--advertise-ttl is {ttlSeconds}; it must be 1 to 86400 seconds.");
+        }
+
+        var options = new RelayAdvertOptions { Capacity = (uint)(capacity ?? 0), Ttl = TimeSpan.FromSeconds(ttlSeconds) };
+        foreach (string address in addresses)
+        {
+            options.Addresses.Add(ParseAddress(address, "--advertise-address"));
+        }
+
+        options.Validate();
+        return options;
+    }
+
+    private static AutoRelayOptions BuildAutoRelay(int maxRelays, string[] reservations, string[] candidates, TimeSpan liveness, TimeSpan livenessTimeout, TimeSpan reserveTimeout, TimeSpan cycle)
+    {
+        if (maxRelays < 1)
+        {
+            throw new ArgumentException($"--max-relays is {maxRelays}; it must be at least 1.");
+        }
+
+        var options = new AutoRelayOptions
+        {
+            DesiredReservations = maxRelays,
+            LivenessInterval = liveness,
+            LivenessTimeout = livenessTimeout,
+            ReserveTimeout = reserveTimeout,
+            CycleInterval = cycle,
+        };
+        foreach (string reservation in reservations)
+        {
+            Multiaddr address = ParseAddress(reservation, "--reservation");
+            if (address.GetPeerId() is null || address.IsRelayed)
+            {
+                throw new ArgumentException($"--reservation '{reservation}' must be a direct address ending in /p2p/<relay id>.");
+            }
+
+            options.StaticRelays.Add(address);
+        }
+
+        foreach (string candidate in candidates)
+        {
+            Multiaddr address = ParseAddress(candidate, "--relay-candidate");
+            if (address.IsRelayed)
+            {
+                throw new ArgumentException($"--relay-candidate '{candidate}' must be a direct address, not a circuit address.");
+            }
+
+            options.Candidates.Add(address);
+        }
+
+        options.Validate();
+        return options;
+    }
+
+    private static RelayPoolOptions BuildPool(int minSources, int maxPeersPerRelay, int? seed, bool allowPrivate)
+    {
+        if (minSources < 1)
+        {
+            throw new ArgumentException($"--relay-min-sources is {minSources}; it must be at least 1.");
+        }
+
+        if (maxPeersPerRelay < 0)
+        {
+            throw new ArgumentException($"--max-peers-per-relay is {maxPeersPerRelay}; it must be 0 (no cap) or more.");
+        }
+
+        var options = new RelayPoolOptions
+        {
+            MinSources = minSources,
+            MaxPeersPerRelay = maxPeersPerRelay,
+            RngSeed = seed ?? Random.Shared.Next(),
+            AllowPrivateAddresses = allowPrivate,
+        };
+        options.Validate();
+        return options;
+    }
+
+    private static Multiaddr ParseAddress(string text, string option)
+    {
+        try
+        {
+            return Multiaddr.Parse(text);
+        }
+        catch (FormatException ex)
+        {
+            throw new ArgumentException($"{option} '{text}' is not a multiaddr: {ex.Message}", ex);
+        }
+    }
+
+    private static TimeSpan Seconds(double value, string option)
+        => value > 0 && double.IsFinite(value)
+            ? TimeSpan.FromSeconds(value)
+            : throw new ArgumentException($"{option} is {value.ToString(CultureInfo.InvariantCulture)}; it must be a positive number of seconds.");
+
+    /// <summary>The validated configuration of one <c>node</c> run.</summary>
+    private sealed class NodeSettings
+    {
+        public required IReadOnlyList<string> Listen { get; init; }
+
+        public required bool RelayService { get; init; }
+
+        public required RelayServerOptions Server { get; init; }
+
+        public required Action<ReferenceHost.Libp2pHostOptions> Host { get; init; }
+
+        public required RelayAdvertOptions Advert { get; init; }
+
+        public required AutoRelayOptions AutoRelay { get; init; }
+
+        public required RelayPoolOptions Pool { get; init; }
+    }
+}
