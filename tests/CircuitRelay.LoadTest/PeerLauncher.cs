@@ -85,7 +85,7 @@ internal sealed class PeerLauncher
 
     /// <summary>Starts a .NET node CLI subcommand.</summary>
     public ChildProcess StartDotnet(string name, params string[] arguments)
-        => Start(name, _dotnet, [_nodeDll, .. arguments]);
+        => Start(name, _dotnet, [_nodeDll, .. arguments, "--exit-on-stdin-close"]);
 
     /// <summary>Starts a js peer subcommand (<c>node --import ./polyfill.mjs peer.mjs …</c>).</summary>
     public ChildProcess StartJs(string name, params string[] arguments)

@@ -32,6 +32,7 @@ internal sealed class PeerProcess : IAsyncDisposable
     private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
+    private bool _stdinAtEnd;
 
     private PeerProcess(string name, ProcessStartInfo startInfo, ITestOutputHelper? output)
     {
@@ -49,6 +50,9 @@ internal sealed class PeerProcess : IAsyncDisposable
     /// <summary>The command line, for failure messages.</summary>
     public string CommandLine { get; }
 
+    /// <summary>The process id.</summary>
+    public int Pid => _process.Id;
+
     /// <summary>Whether the process has exited.</summary>
     public bool HasExited => _process.HasExited;
 
@@ -64,14 +68,18 @@ internal sealed class PeerProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts <paramref name="fileName"/> with <paramref name="arguments"/>; stdin stays open until disposal.</summary>
+    /// <summary>
+    /// Starts <paramref name="fileName"/> with <paramref name="arguments"/>; stdin stays open until disposal, or is closed
+    /// at once with <paramref name="stdinAtEnd"/> (as under systemd, nohup or a container without <c>-i</c>).
+    /// </summary>
     public static PeerProcess Start(
         string name,
         string fileName,
         IEnumerable<string> arguments,
         string workingDirectory,
         ITestOutputHelper? output,
-        IReadOnlyDictionary<string, string>? environment = null)
+        IReadOnlyDictionary<string, string>? environment = null,
+        bool stdinAtEnd = false)
     {
         var startInfo = new ProcessStartInfo(fileName)
         {
@@ -111,6 +119,12 @@ internal sealed class PeerProcess : IAsyncDisposable
 
         peer._process.BeginOutputReadLine();
         peer._process.BeginErrorReadLine();
+        if (stdinAtEnd)
+        {
+            peer._stdinAtEnd = true;
+            peer._process.StandardInput.Close();
+        }
+
         return peer;
     }
 
@@ -121,7 +135,13 @@ internal sealed class PeerProcess : IAsyncDisposable
     /// peer prints an <c>error</c> line (unless that is what is awaited), exits, or stays silent for
     /// <paramref name="timeout"/>.
     /// </summary>
-    public async Task<string> WaitForLineAsync(string prefix, TimeSpan? timeout = null)
+    public Task<string> WaitForLineAsync(string prefix, TimeSpan? timeout = null) => WaitForLineAsync(prefix, static _ => true, timeout);
+
+    /// <summary>
+    /// As <see cref="WaitForLineAsync(string, TimeSpan?)"/>, for the first <paramref name="prefix"/> line whose rest
+    /// <paramref name="accept"/> takes (for example a <c>reachable</c> line through another relay than before).
+    /// </summary>
+    public async Task<string> WaitForLineAsync(string prefix, Func<string, bool> accept, TimeSpan? timeout = null)
     {
         var bound = timeout ?? DefaultTimeout;
         using var cts = new CancellationTokenSource(bound);
@@ -138,7 +158,7 @@ internal sealed class PeerProcess : IAsyncDisposable
         {
             foreach (var line in Lines)
             {
-                if (TryMatch(line, prefix, out var rest))
+                if (TryMatch(line, prefix, out var rest) && accept(rest))
                 {
                     return rest;
                 }
@@ -169,7 +189,7 @@ internal sealed class PeerProcess : IAsyncDisposable
                         _seen.Add(line);
                     }
 
-                    if (TryMatch(line, prefix, out var rest))
+                    if (TryMatch(line, prefix, out var rest) && accept(rest))
                     {
                         return rest;
                     }
@@ -226,6 +246,17 @@ internal sealed class PeerProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Sends a POSIX signal (SIGKILL, SIGSTOP, SIGCONT, …) to the process.</summary>
+    public void Signal(PosixSignalNumber signal)
+    {
+        if (Kill(_process.Id, (int)signal) != 0)
+        {
+            throw new PeerProcessException($"{Name}: kill -{(int)signal} {_process.Id} failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+        }
+
+        Log($"sent signal {signal}");
+    }
+
     /// <summary>The peer's stdout so far and the tail of its stderr, for assertion messages.</summary>
     public string Describe()
     {
@@ -249,7 +280,7 @@ internal sealed class PeerProcess : IAsyncDisposable
         return text.ToString();
     }
 
-    /// <summary>Closes stdin, waits a grace period for an orderly stop, then kills the process tree.</summary>
+    /// <summary>Closes stdin (and sends SIGTERM to a daemon started with stdin at its end), waits a grace period for an orderly stop, then kills the process tree.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -264,6 +295,12 @@ internal sealed class PeerProcess : IAsyncDisposable
         catch (IOException)
         {
             // The process is already gone and the pipe with it.
+        }
+
+        if (_stdinAtEnd && !_process.HasExited)
+        {
+            // A daemon ignores stdin: stop it the way its supervisor would.
+            _ = Kill(_process.Id, (int)PosixSignalNumber.Terminate);
         }
 
         using (var grace = new CancellationTokenSource(GracePeriod))
@@ -410,4 +447,23 @@ internal sealed class PeerProcess : IAsyncDisposable
             // The test that owns the helper has finished (a shared peer outliving it).
         }
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+}
+
+/// <summary>The POSIX signals the tests send (Linux numbers).</summary>
+internal enum PosixSignalNumber
+{
+    /// <summary>Kill at once: sockets are closed by the kernel.</summary>
+    Kill = 9,
+
+    /// <summary>Ask to stop (what systemd sends): a server exits in order.</summary>
+    Terminate = 15,
+
+    /// <summary>Resume a stopped process.</summary>
+    Continue = 18,
+
+    /// <summary>Freeze: the process's TCP connections stay open, nothing answers.</summary>
+    Stop = 19,
 }

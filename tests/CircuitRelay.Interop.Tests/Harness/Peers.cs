@@ -33,8 +33,20 @@ internal static class Peers
     /// <summary>The loopback TCP listen address with a port picked by the OS.</summary>
     public const string LoopbackAnyPort = "/ip4/127.0.0.1/tcp/0";
 
-    /// <summary>Starts one CLI with <paramref name="arguments"/>.</summary>
+    /// <summary>
+    /// Starts one CLI with <paramref name="arguments"/>. The .NET node gets <c>--exit-on-stdin-close</c>, so it stops
+    /// with the test run's stdin pipe (the js peer does so by default).
+    /// </summary>
     public static PeerProcess Start(Impl impl, string name, ITestOutputHelper? output, params string[] arguments)
+        => StartProcess(impl, name, output, stdinAtEnd: false, [.. arguments, .. impl == Impl.Dotnet ? ExitOnStdinClose : []]);
+
+    /// <summary>Starts the .NET node as a daemon is started: stdin at its end at once, no <c>--exit-on-stdin-close</c>.</summary>
+    public static PeerProcess StartDaemon(string name, ITestOutputHelper? output, params string[] arguments)
+        => StartProcess(Impl.Dotnet, name, output, stdinAtEnd: true, arguments);
+
+    private static readonly string[] ExitOnStdinClose = ["--exit-on-stdin-close"];
+
+    private static PeerProcess StartProcess(Impl impl, string name, ITestOutputHelper? output, bool stdinAtEnd, string[] arguments)
     {
         if (impl == Impl.Js)
         {
@@ -50,7 +62,8 @@ internal static class Peers
             [InteropPaths.NodeDll, .. arguments],
             AppContext.BaseDirectory,
             output,
-            new Dictionary<string, string> { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1", ["DOTNET_NOLOGO"] = "1" });
+            new Dictionary<string, string> { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1", ["DOTNET_NOLOGO"] = "1" },
+            stdinAtEnd);
     }
 
     /// <summary>

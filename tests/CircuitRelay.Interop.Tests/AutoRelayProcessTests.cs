@@ -1,0 +1,142 @@
+using CircuitRelay.Interop.Tests.Harness;
+using Xunit.Abstractions;
+
+namespace CircuitRelay.Interop.Tests;
+
+/// <summary>
+/// Automatic relays with real processes over loopback TCP: .NET relays (<c>node --relay-service on</c>) and a js-libp2p
+/// relay as candidates of a private <c>node</c> that is given nothing but <c>--relay-candidate</c> addresses.
+/// </summary>
+[Collection(InteropCollection.Name)]
+public sealed class AutoRelayProcessTests(ITestOutputHelper output) : IAsyncDisposable
+{
+    private const int EchoBytes = 64 * 1024;
+    private readonly List<IAsyncDisposable> _owned = [];
+
+    [Fact]
+    public async Task PrivateNode_ThreeDotnetRelaysAndAJsRelay_IsReachableAndAgainThroughAnotherAfterItsRelayIsKilled()
+    {
+        List<RelayProcess> relays = [await DotnetRelayAsync(), await DotnetRelayAsync(), await DotnetRelayAsync(), await JsRelayAsync()];
+        PeerProcess node = Own(Peers.Start(
+            Impl.Dotnet,
+            "private node",
+            output,
+            ["node", "--max-relays", "1", "--rng-seed", "7", .. relays.SelectMany(r => new[] { "--relay-candidate", r.Candidate })]));
+        string nodeId = await node.WaitForLineAsync("peer");
+
+        string first = await node.WaitForLineAsync("reachable");
+        (await Peers.DialAsync(Impl.Dotnet, first, EchoBytes, output)).ShouldSucceedWith("echo ok").Should().StartWith($"{EchoBytes} bytes ");
+        RelayProcess holder = relays.Single(r => first.Contains($"/p2p/{r.PeerId}/p2p-circuit/p2p/{nodeId}", StringComparison.Ordinal));
+
+        holder.Process.Signal(PosixSignalNumber.Kill);
+
+        (await node.WaitForLineAsync("unreachable")).Should().Be(first);
+        string second = await node.WaitForLineAsync("reachable", rest => rest != first);
+        second.Should().NotContain(holder.PeerId);
+        (await Peers.DialAsync(Impl.Dotnet, second, EchoBytes, output)).ShouldSucceedWith("echo ok").Should().StartWith($"{EchoBytes} bytes ");
+    }
+
+    [Fact]
+    public async Task PrivateNode_JsRelayGivenWithoutPeerId_IsProbedIdentifiedAndReservedOn()
+    {
+        RelayProcess js = await JsRelayAsync();
+        js.Candidate.Should().NotContain("/p2p/", "the node is given the bare address and must learn the id");
+        PeerProcess node = Own(Peers.Start(Impl.Dotnet, "private node", output, "node", "--relay-candidate", js.Candidate));
+
+        string reachable = await node.WaitForLineAsync("reachable");
+
+        reachable.Should().Contain($"/p2p/{js.PeerId}/p2p-circuit/p2p/");
+        (await Peers.DialAsync(Impl.Js, reachable, EchoBytes, output)).ShouldSucceedWith("echo ok").Should().StartWith($"{EchoBytes} bytes ");
+    }
+
+    [Fact]
+    public async Task PrivateNode_HoldingRelayFrozen_IsNoticedByLivenessAndReachableThroughAnother()
+    {
+        List<RelayProcess> relays = [await DotnetRelayAsync(), await DotnetRelayAsync()];
+        PeerProcess node = Own(Peers.Start(
+            Impl.Dotnet,
+            "private node",
+            output,
+            ["node", "--max-relays", "1", "--relay-liveness-interval", "1", "--relay-liveness-timeout", "1", .. relays.SelectMany(r => new[] { "--relay-candidate", r.Candidate })]));
+        string first = await node.WaitForLineAsync("reachable");
+        RelayProcess holder = relays.Single(r => first.Contains($"/p2p/{r.PeerId}/p2p-circuit", StringComparison.Ordinal));
+
+        holder.Process.Signal(PosixSignalNumber.Stop);
+        try
+        {
+            (await node.WaitForLineAsync("unreachable")).Should().Be(first);
+            string second = await node.WaitForLineAsync("reachable", rest => rest != first);
+
+            second.Should().NotContain(holder.PeerId);
+            (await Peers.DialAsync(Impl.Dotnet, second, EchoBytes, output)).ShouldSucceedWith("echo ok");
+        }
+        finally
+        {
+            holder.Process.Signal(PosixSignalNumber.Continue);
+        }
+    }
+
+    [Theory]
+    [InlineData("node", "--relay-service", "on")]
+    [InlineData("relay")]
+    public async Task Server_StdinAtEndOfFile_KeepsServing(params string[] command)
+    {
+        PeerProcess relay = Own(Peers.StartDaemon($".NET {command[0]} (stdin at EOF)", output, [.. command, "--listen", Peers.LoopbackAnyPort]));
+        await relay.WaitForLineAsync("ready");
+        string address = await relay.WaitForLineAsync("listening");
+
+        ClientRun reserve = await Peers.RunClientAsync(Impl.Dotnet, output, "reserve", address);
+
+        reserve.ShouldSucceedWith("reserved");
+        relay.HasExited.Should().BeFalse("a server runs until SIGINT or SIGTERM whatever its stdin is:{0}{1}", Environment.NewLine, relay.Describe());
+    }
+
+    [Theory]
+    [InlineData("--max-relays", "0", "--max-relays")]
+    [InlineData("--relay-candidate", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWAXSpbnqZ6oXdmmmPwn4YCPzusWiHwQEAxNvvwS8WtaDn/p2p-circuit", "--relay-candidate")]
+    [InlineData("--advertise-ttl", "0", "--advertise-ttl")]
+    [InlineData("--reservation", "/ip4/127.0.0.1/tcp/4001", "--reservation")]
+    public async Task Node_BadConfiguration_PrintsOneErrorLineNamingTheOptionAndExitsTwo(string option, string value, string named)
+    {
+        await using PeerProcess node = Peers.StartDaemon(".NET node (bad configuration)", output, "node", option, value);
+
+        int exit = await node.WaitForExitAsync();
+
+        exit.Should().Be(2, node.Describe());
+        node.Lines.Should().ContainSingle().Which.Should().StartWith("error invalid configuration: " + named);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        for (int i = _owned.Count - 1; i >= 0; i--)
+        {
+            await _owned[i].DisposeAsync();
+        }
+    }
+
+    private T Own<T>(T disposable)
+        where T : IAsyncDisposable
+    {
+        _owned.Add(disposable);
+        return disposable;
+    }
+
+    private async Task<RelayProcess> DotnetRelayAsync()
+    {
+        PeerProcess process = Own(Peers.Start(Impl.Dotnet, ".NET relay", output, "node", "--relay-service", "on", "--listen", Peers.LoopbackAnyPort));
+        string peerId = await process.WaitForLineAsync("peer");
+        string address = await process.WaitForLineAsync("listening");
+        await process.WaitForLineAsync("ready");
+        return new RelayProcess(process, peerId, address);
+    }
+
+    /// <summary>A js-libp2p relay: it sends no adverts, and is given to the node without its peer id.</summary>
+    private async Task<RelayProcess> JsRelayAsync()
+    {
+        RelayPeer relay = Own(await Peers.StartRelayAsync(Impl.Js, output));
+        return new RelayProcess(relay.Process, relay.PeerId, relay.Address[..relay.Address.IndexOf("/p2p/", StringComparison.Ordinal)]);
+    }
+
+    /// <summary>A relay process and the candidate address the private node is given for it.</summary>
+    private sealed record RelayProcess(PeerProcess Process, string PeerId, string Candidate);
+}
