@@ -205,6 +205,19 @@ internal sealed class ChildProcess : IAsyncDisposable
         _process.Dispose();
     }
 
+    /// <summary>Sends a POSIX signal (9 SIGKILL, 19 SIGSTOP, 18 SIGCONT) to the process.</summary>
+    /// <exception cref="LoadTestException">The signal could not be sent.</exception>
+    public void Signal(int signal)
+    {
+        if (SendSignal(Pid, signal) != 0)
+        {
+            throw new LoadTestException($"{Name} (pid {Pid}): kill -{signal} failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
+
     private void Kill()
     {
         try

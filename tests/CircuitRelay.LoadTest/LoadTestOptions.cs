@@ -18,6 +18,7 @@ internal sealed class LoadTestOptions
           --skip-pinned        skip a' and b' (a and b with the ends pinned to CPU 0 and the relay to CPU 1)
           --skip-throughput    skip part 1 (throughput)
           --skip-memory        skip part 2 (relay memory)
+          --skip-autorelay     skip part 3 (automatic relays: time to reachable, after kill -9, after kill -STOP)
           --enforce-targets    exit with code 3 when a throughput target (b >= 0.5 a, b >= 10 d) is missed
           --js-dir <path>      the js peer's folder (default: tests/interop/js of this repository)
           --step-timeout <s>   timeout of each step: a process start, a dial, opening all circuits (default 300)
@@ -44,6 +45,8 @@ internal sealed class LoadTestOptions
     public bool SkipPinned { get; private set; }
 
     public bool SkipMemory { get; private set; }
+
+    public bool SkipAutoRelay { get; private set; }
 
     public bool EnforceTargets { get; private set; }
 
@@ -97,6 +100,9 @@ internal sealed class LoadTestOptions
                     break;
                 case "--skip-memory":
                     options.SkipMemory = true;
+                    break;
+                case "--skip-autorelay":
+                    options.SkipAutoRelay = true;
                     break;
                 case "--enforce-targets":
                     options.EnforceTargets = true;

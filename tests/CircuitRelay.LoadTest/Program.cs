@@ -6,7 +6,8 @@ namespace CircuitRelay.LoadTest;
 
 /// <summary>
 /// CircuitRelay load test: (1) relayed echo throughput against a direct baseline and the js-libp2p stack,
-/// (2) the .NET relay's memory with many idle circuits. Exit codes: 0 done, 1 a step failed,
+/// (2) the .NET relay's memory with many idle circuits, (3) how fast a private node with relay candidates is reachable,
+/// and again after its relay dies or freezes. Exit codes: 0 done, 1 a step failed,
 /// 2 bad command line, 3 a throughput target was missed (only with <c>--enforce-targets</c>), 130 interrupted.
 /// </summary>
 internal static class Program
@@ -118,6 +119,22 @@ internal static class Program
             {
                 memory = await test.RunAsync(cancellationToken);
                 test.PrintReport(memory);
+            }
+            catch (LoadTestException ex)
+            {
+                output.WriteLine($"    FAILED: {ex.Message}");
+                failed = true;
+            }
+        }
+
+        if (!options.SkipAutoRelay)
+        {
+            output.WriteLine();
+            output.WriteLine("== 3. Automatic relays ==");
+            var test = new AutoRelayTest(launcher, options, output);
+            try
+            {
+                test.PrintReport(await test.RunAsync(cancellationToken));
             }
             catch (LoadTestException ex)
             {
