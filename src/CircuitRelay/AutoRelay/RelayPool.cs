@@ -38,8 +38,7 @@ public sealed class RelayPool
     private readonly TimeProvider _time;
     private readonly Random _random;
     private readonly Lock _lock = new();
-    private readonly Dictionary<PeerId, RelayState> _states = [];
-    private readonly Dictionary<PeerId, ulong> _tieKeys = [];
+    private readonly Dictionary<PeerId, RelayInfo> _infos = [];
     private readonly List<RelayEntryView> _views = [];
     private readonly List<Ranked> _ranked = [];
 
@@ -113,7 +112,7 @@ public sealed class RelayPool
         ArgumentNullException.ThrowIfNull(relay);
         lock (_lock)
         {
-            return _states.TryGetValue(relay, out RelayState? state) && state.BackoffUntil > _time.GetUtcNow() ? state.BackoffUntil : null;
+            return _infos.TryGetValue(relay, out RelayInfo? info) && info.State?.BackoffUntil > _time.GetUtcNow() ? info.State.BackoffUntil : null;
         }
     }
 
@@ -125,7 +124,7 @@ public sealed class RelayPool
             DateTimeOffset now = _time.GetUtcNow();
             lock (_lock)
             {
-                return _states.Values.Count(s => s.BackoffUntil > now);
+                return _infos.Values.Count(i => i.State?.BackoffUntil > now);
             }
         }
     }
@@ -166,7 +165,7 @@ public sealed class RelayPool
                     break;
                 }
 
-                if (held.Contains(ranked.View.Relay))
+                if (held.Contains(_views[ranked.Index].Relay))
                 {
                     continue;
                 }
@@ -223,7 +222,7 @@ public sealed class RelayPool
 
         lock (_lock)
         {
-            _states.TryGetValue(relay, out RelayState? state);
+            RelayState? state = _infos.GetValueOrDefault(relay)?.State;
             return ScoreOf(entry.FirstSeen, entry.SourceCount, entry.IsConfigured, state, _time.GetUtcNow());
         }
     }
@@ -242,8 +241,9 @@ public sealed class RelayPool
             List<Ranked> ranked = _ranked;
             _book.FillLiveViews(views);
             ranked.Clear();
-            foreach (RelayEntryView view in views)
+            for (int i = 0; i < views.Count; i++)
             {
+                RelayEntryView view = views[i];
                 if (!view.IsConfigured && view.SourceCount < _options.MinSources)
                 {
                     continue;
@@ -255,17 +255,19 @@ public sealed class RelayPool
                     continue;
                 }
 
-                _states.TryGetValue(view.Relay, out RelayState? state);
+                RelayInfo info = Info(view.Relay);
+                RelayState? state = info.State;
                 if (state?.BackoffUntil > now || (AllowsPrivate(view) ? view.Addresses.Count : view.PublicAddressCount) == 0)
                 {
                     continue;
                 }
 
-                ranked.Add(new Ranked(view, ScoreOf(view.FirstSeen, view.SourceCount, view.IsConfigured, state, now), TieKey(view.Relay)));
+                ranked.Add(new Ranked(i, ScoreOf(view.FirstSeen, view.SourceCount, view.IsConfigured, state, now), info.TieKey));
             }
 
             PruneStates(views);
-            views.Clear();
+
+            // The sort moves 24-byte keys, not the views: most of a selection's time is this sort.
             ranked.Sort(static (x, y) => x.CompareTo(y));
             try
             {
@@ -274,13 +276,14 @@ public sealed class RelayPool
             finally
             {
                 ranked.Clear();
+                views.Clear();
             }
         }
     }
 
     private RelayCandidate Materialize(Ranked ranked)
     {
-        RelayEntryView view = ranked.View;
+        RelayEntryView view = _views[ranked.Index];
         IReadOnlyList<Multiaddr> usable = AllowsPrivate(view) || view.PublicAddressCount == view.Addresses.Count
             ? view.Addresses
             : [.. view.Addresses.Where(a => !AddressClass.IsPrivate(a))];
@@ -354,48 +357,56 @@ public sealed class RelayPool
 
     private RelayState State(PeerId relay)
     {
-        if (!_states.TryGetValue(relay, out RelayState? state))
+        RelayInfo info = Info(relay);
+        return info.State ??= new RelayState { DecayedAt = _time.GetUtcNow() };
+    }
+
+    /// <summary>What the pool keeps per relay (one lookup per relay per selection): its tie key and, once it has outcomes, its state.</summary>
+    private RelayInfo Info(PeerId relay)
+    {
+        if (!_infos.TryGetValue(relay, out RelayInfo? info))
         {
-            state = new RelayState { DecayedAt = _time.GetUtcNow() };
-            _states[relay] = state;
+            info = new RelayInfo(TieKey(relay));
+            _infos[relay] = info;
         }
 
-        return state;
+        return info;
     }
 
     /// <summary>A stable per-relay tie-break key from the seed (a hash, so it does not depend on the order relays appear in).</summary>
     private ulong TieKey(PeerId relay)
     {
-        if (!_tieKeys.TryGetValue(relay, out ulong key))
-        {
-            byte[] id = relay.ToByteArray();
-            byte[] input = new byte[4 + id.Length];
-            BitConverter.TryWriteBytes(input, _options.RngSeed);
-            id.CopyTo(input, 4);
-            key = BitConverter.ToUInt64(SHA256.HashData(input));
-            _tieKeys[relay] = key;
-        }
-
-        return key;
+        byte[] id = relay.ToByteArray();
+        byte[] input = new byte[4 + id.Length];
+        BitConverter.TryWriteBytes(input, _options.RngSeed);
+        id.CopyTo(input, 4);
+        return BitConverter.ToUInt64(SHA256.HashData(input));
     }
 
     /// <summary>Forgets what it knew of relays the book dropped, once there is much of it.</summary>
     private void PruneStates(List<RelayEntryView> entries)
     {
-        if (_tieKeys.Count <= (2 * entries.Count) + 1024)
+        if (_infos.Count <= (2 * entries.Count) + 1024)
         {
             return;
         }
 
         HashSet<PeerId> live = [.. entries.Select(e => e.Relay)];
-        foreach (PeerId relay in _tieKeys.Keys.Where(r => !live.Contains(r)).ToArray())
+        foreach (PeerId relay in _infos.Keys.Where(r => !live.Contains(r)).ToArray())
         {
-            _tieKeys.Remove(relay);
-            _states.Remove(relay);
+            _infos.Remove(relay);
         }
     }
 
-    private readonly record struct Ranked(RelayEntryView View, double Score, ulong Tie)
+    private sealed class RelayInfo(ulong tieKey)
+    {
+        public ulong TieKey { get; } = tieKey;
+
+        public RelayState? State { get; set; }
+    }
+
+    /// <summary>A candidate's place in the pool's view buffer, its score and its tie key.</summary>
+    private readonly record struct Ranked(int Index, double Score, ulong Tie)
     {
         /// <summary>Best first: higher score, then the seeded tie key.</summary>
         public int CompareTo(Ranked other)

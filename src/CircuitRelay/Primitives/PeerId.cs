@@ -27,6 +27,7 @@ public sealed class PeerId : IEquatable<PeerId>
     private const int MaxTextLength = 512;
 
     private readonly byte[] _bytes;
+    private int _hashCode;
     private readonly int _digestOffset;
     private readonly bool _isIdentity;
     private string? _text;
@@ -145,11 +146,21 @@ public sealed class PeerId : IEquatable<PeerId>
     public override bool Equals([NotNullWhen(true)] object? obj) => Equals(obj as PeerId);
 
     /// <inheritdoc />
+    /// <remarks>Computed once (the id is immutable): the relay pool looks ids up 10,000 times per selection.</remarks>
     public override int GetHashCode()
     {
+        int cached = Volatile.Read(ref _hashCode);
+        if (cached != 0)
+        {
+            return cached;
+        }
+
         var hash = new HashCode();
         hash.AddBytes(_bytes);
-        return hash.ToHashCode();
+        cached = hash.ToHashCode();
+        cached = cached == 0 ? 1 : cached;
+        Volatile.Write(ref _hashCode, cached);
+        return cached;
     }
 
     /// <summary>Compares two peer ids by value.</summary>
