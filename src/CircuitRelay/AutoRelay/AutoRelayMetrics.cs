@@ -10,7 +10,7 @@ internal sealed class AutoRelayMetrics
     {
         Meter meter = RelayMetrics.CreateMeter(meterFactory);
         Cycles = meter.CreateCounter<long>("libp2p.autorelay.cycles", "{cycle}", "Selection cycles run.");
-        Reservations = meter.CreateCounter<long>("libp2p.autorelay.reservations", "{reservation}", "Reservation attempts, by outcome (opened, failed).");
+        Reservations = meter.CreateCounter<long>("libp2p.autorelay.reservations", "{reservation}", "Reservations by outcome: opened, failed (an attempt), closed (a live one released: rotated or stopped).");
         Lost = meter.CreateCounter<long>("libp2p.autorelay.reservations.lost", "{reservation}", "Live reservations lost (renewal failed or expired).");
         Probes = meter.CreateCounter<long>("libp2p.autorelay.probes", "{probe}", "Probes of candidates known only by address, by outcome (succeeded, failed).");
         Rotations = meter.CreateCounter<long>("libp2p.autorelay.rotations", "{rotation}", "Reservations rotated to a better or younger relay.");
@@ -29,6 +29,8 @@ internal sealed class AutoRelayMetrics
     public static KeyValuePair<string, object?> Failed { get; } = new("outcome", "failed");
 
     public static KeyValuePair<string, object?> Succeeded { get; } = new("outcome", "succeeded");
+
+    public static KeyValuePair<string, object?> Closed { get; } = new("outcome", "closed");
 
     public Counter<long> Probes { get; }
 

@@ -151,6 +151,7 @@ public sealed class AutoRelayService : IAsyncDisposable
             Interlocked.Read(ref _counters.ReservationsOpened),
             Interlocked.Read(ref _counters.ReservationsFailed),
             Interlocked.Read(ref _counters.ReservationsLost),
+            Interlocked.Read(ref _counters.ReservationsClosed),
             Interlocked.Read(ref _counters.Rotations),
             Interlocked.Read(ref _counters.ProbesSucceeded),
             Interlocked.Read(ref _counters.ProbesFailed),
@@ -422,6 +423,8 @@ public sealed class AutoRelayService : IAsyncDisposable
         _pool.RecordReservationEnded(relay, _time.GetUtcNow() - held.ReservedAt);
         if (wasHealthy)
         {
+            _metrics.Reservations.Add(1, AutoRelayMetrics.Closed);
+            Interlocked.Increment(ref _counters.ReservationsClosed);
             ReservationEnded?.Invoke(this, new AutoRelayReservationEventArgs(relay, held.Listener.ListenAddresses, reason));
         }
 
@@ -584,6 +587,9 @@ public sealed class AutoRelayService : IAsyncDisposable
 
         Interlocked.Increment(ref _counters.LivenessFailures);
         OnLost(held, reason);
+
+        // Released at once, before the connection is closed: a lost connection would start a renewal toward the relay.
+        await ReleaseAsync(held.Relay, "lost").ConfigureAwait(false);
         if (_connections is null)
         {
             return false;
@@ -639,6 +645,7 @@ public sealed class AutoRelayService : IAsyncDisposable
         public long ReservationsOpened;
         public long ReservationsFailed;
         public long ReservationsLost;
+        public long ReservationsClosed;
         public long Rotations;
         public long ProbesSucceeded;
         public long ProbesFailed;

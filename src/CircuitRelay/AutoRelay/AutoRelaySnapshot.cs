@@ -56,6 +56,7 @@ public sealed record ReservationSnapshot(
 /// <param name="ReservationsOpened">Reservations that became live.</param>
 /// <param name="ReservationsFailed">Reservation attempts that failed.</param>
 /// <param name="ReservationsLost">Live reservations lost (renewal failed, expired, liveness ping unanswered).</param>
+/// <param name="ReservationsClosed">Live reservations released by the worker (rotated away, or stopped).</param>
 /// <param name="Rotations">Reservations rotated to a better or younger relay.</param>
 /// <param name="ProbesSucceeded">Address-only candidates whose peer id and hop protocol were learned.</param>
 /// <param name="ProbesFailed">Probes that failed (unreachable, no answer, or not a relay).</param>
@@ -65,6 +66,7 @@ public sealed record AutoRelayCounters(
     long ReservationsOpened,
     long ReservationsFailed,
     long ReservationsLost,
+    long ReservationsClosed,
     long Rotations,
     long ProbesSucceeded,
     long ProbesFailed,

@@ -21,6 +21,8 @@ public sealed class ReservationRenewalFailedEventArgs(Exception error, DateTimeO
 /// </summary>
 public sealed class RelayReservation : IAsyncDisposable
 {
+    // Not disposed: a renewal that starts as the reservation is disposed may still link to it (it owns no timer).
+    private readonly CancellationTokenSource _disposing = new();
     private readonly RelayClient _client;
     private readonly Lock _lock = new();
     private readonly ITimer _timer;
@@ -106,10 +108,13 @@ public sealed class RelayReservation : IAsyncDisposable
             renewal = _renewal;
         }
 
+        // A renewal in flight (perhaps to a relay that froze) is cancelled, not waited out.
+        await _disposing.CancelAsync().ConfigureAwait(false);
         if (renewal is not null)
         {
             await renewal.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
+
     }
 
     /// <summary>Starts the renewal schedule (after the client registered the reservation).</summary>
@@ -185,6 +190,12 @@ public sealed class RelayReservation : IAsyncDisposable
 
         lock (_lock)
         {
+            if (Volatile.Read(ref _state) == 2)
+            {
+                Volatile.Write(ref _renewing, 0);
+                return; // disposed: DisposeAsync has already taken the renewal to wait for
+            }
+
             _renewal = RenewInBackgroundAsync();
         }
     }
@@ -196,7 +207,8 @@ public sealed class RelayReservation : IAsyncDisposable
         Exception? error = null;
         try
         {
-            using var timeout = new Internal.TimeoutScope(_client.Options.ReserveTimeout, _client.Time, _client.ShutdownToken);
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(_client.ShutdownToken, _disposing.Token);
+            using var timeout = new Internal.TimeoutScope(_client.Options.ReserveTimeout, _client.Time, stopping.Token);
             grant = await _client.RequestReservationAsync(Relay, RelayAddresses, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException)

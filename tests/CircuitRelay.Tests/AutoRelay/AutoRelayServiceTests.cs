@@ -255,11 +255,17 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
         AutoRelayService worker = Worker(desired: 1);
         await worker.RunCycleAsync().Within();
         _node.Client.Reservations.Should().HaveCount(1);
+        var ended = new List<AutoRelayReservationEventArgs>();
+        worker.ReservationEnded += (_, e) => ended.Add(e);
+        using MetricCollector<long> reservations = _fixture.Meters.Collect<long>("CircuitRelay", "libp2p.autorelay.reservations");
 
         await worker.DisposeAsync();
 
         _node.Client.Reservations.Should().BeEmpty();
         worker.Relays.Should().BeEmpty();
+        ended.Should().ContainSingle().Which.Reason.Should().Be("stopped");
+        reservations.GetMeasurementSnapshot().Select(m => (string?)m.Tags["outcome"]).Should().Equal("closed");
+        worker.GetSnapshot().Counters.ReservationsClosed.Should().Be(1);
     }
 
     public async ValueTask DisposeAsync()

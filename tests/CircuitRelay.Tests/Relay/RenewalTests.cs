@@ -27,6 +27,29 @@ public sealed class RenewalTests
     }
 
     [Fact]
+    public async Task DisposeAsync_RenewalInFlightToAStalledRelay_CancelsItInsteadOfWaitingItOut()
+    {
+        await using var fixture = RelayFixture.Create();
+        TestNode node = fixture.CreateNode();
+        RelayReservation reservation = await node.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
+        var stalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        fixture.RelayHost.SetStreamHandler(CircuitRelay.Protocol.RelayProtocol.Hop, async (_, cancellationToken) =>
+        {
+            stalled.TrySetResult();
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        });
+        var failed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        reservation.RenewalFailed += (_, _) => failed.TrySetResult();
+
+        fixture.Time.Advance(TimeSpan.FromMinutes(45));
+        await stalled.Task.Within();
+        await reservation.DisposeAsync().AsTask().Within();
+
+        failed.Task.IsCompleted.Should().BeFalse("a cancelled renewal of a disposed reservation is no failure to report");
+        node.Client.Reservations.Should().BeEmpty();
+    }
+
+    [Fact]
     public async Task Reservation_RenewalsKeepItAliveForHours()
     {
         await using var fixture = RelayFixture.Create(o => o.ReservationTtl = TimeSpan.FromMinutes(20));
