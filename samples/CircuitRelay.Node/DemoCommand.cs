@@ -77,8 +77,72 @@ internal static class DemoCommand
 
         RelayServerStatistics stats = relay.GetStatistics();
         Narrate($"5. Relay statistics: {stats.ReservationsAccepted} reservation(s), {stats.CircuitsOpened} circuit(s), {stats.BytesToTarget} B to target, {stats.BytesToSource} B to source.");
+
+        failures += await RunAutomaticAsync(dialer, verbose, token);
         Output.Line(failures == 0 ? "demo ok" : "demo failed");
         return failures == 0 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// Part two: three relays that advertise themselves, and a private node given nothing but their addresses (one of
+    /// them without its peer id). It chooses a relay, reserves, and when that relay goes away it is reachable again
+    /// through another one, without anyone's help.
+    /// </summary>
+    private static async Task<int> RunAutomaticAsync(NodeRuntime dialer, bool verbose, CancellationToken token)
+    {
+        Narrate("6. Automatic relays: three relays with the relay service on, each advertising itself (signed advert, gossiped).");
+        var relays = new List<NodeRuntime>();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                NodeRuntime relay = await NodeRuntime.StartAsync(null, ["/ip4/127.0.0.1/tcp/0"], verbose, token);
+                relays.Add(relay);
+                relay.StartRelayService(new RelayServerOptions { CircuitDataLimit = 0, CircuitDurationLimit = TimeSpan.Zero }, new Adverts.RelayAdvertOptions());
+                relay.StartGossip();
+                Output.Line($"listening {relay.Host.ListenAddresses[0].WithPeerId(relay.Id)}");
+            }
+
+            Narrate("7. A private node given only a candidate list (the last without a peer id: it is probed) keeps one reservation.");
+            var options = new AutoRelay.AutoRelayOptions { DesiredReservations = 1 };
+            options.Candidates.Add(relays[0].Host.ListenAddresses[0].WithPeerId(relays[0].Id));
+            options.Candidates.Add(relays[1].Host.ListenAddresses[0].WithPeerId(relays[1].Id));
+            options.Candidates.Add(relays[2].Host.ListenAddresses[0]);
+            await using NodeRuntime node = await NodeRuntime.StartAsync(null, [], verbose, token);
+            var reachable = System.Threading.Channels.Channel.CreateUnbounded<Multiaddr>();
+            AutoRelay.AutoRelayService worker = node.StartAutoRelay(options, new AutoRelay.RelayPoolOptions { RngSeed = 1 });
+            worker.ReservationOpened += (_, e) => reachable.Writer.TryWrite(e.CircuitAddresses[0].WithPeerId(node.Id));
+            node.StartGossip();
+
+            Multiaddr first = await reachable.Reader.ReadAsync(token);
+            int failures = await EchoThroughAsync(dialer, node, first, token);
+
+            NodeRuntime holder = relays.Single(r => first.ToString().Contains($"/p2p/{r.Id}/p2p-circuit", StringComparison.Ordinal));
+            Narrate($"8. The relay holding the reservation ({holder.Id}) goes away; the node replaces it at once from its pool.");
+            relays.Remove(holder);
+            await holder.DisposeAsync();
+            Multiaddr second = await reachable.Reader.ReadAsync(token);
+            failures += await EchoThroughAsync(dialer, node, second, token);
+            AutoRelay.AutoRelaySnapshot snapshot = worker.GetSnapshot();
+            Narrate($"   AutoRelay: {snapshot.HeldReservations} of {snapshot.DesiredReservations} reservation(s) held, {snapshot.Counters.ReservationsOpened} opened, "
+                + $"{snapshot.Counters.ReservationsLost} lost, {snapshot.Counters.ProbesSucceeded} probe(s); {snapshot.BookEntries} relay(s) in the book.");
+            return failures;
+        }
+        finally
+        {
+            foreach (NodeRuntime relay in relays)
+            {
+                await relay.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task<int> EchoThroughAsync(NodeRuntime dialer, NodeRuntime node, Multiaddr circuit, CancellationToken token)
+    {
+        var connection = await dialer.Host.DialAsync(circuit, cancellationToken: token);
+        TimeSpan elapsed = await EchoProtocol.RunAsync(dialer.Host, node.Id, 64 * 1024, token);
+        Output.Line($"echo ok {64 * 1024} bytes in {(long)elapsed.TotalMilliseconds} ms through {circuit} (relayed: {connection.IsRelayed})");
+        return connection.IsRelayed ? 0 : 1;
     }
 
     private static void Narrate(string text) => Output.Line("# " + text);

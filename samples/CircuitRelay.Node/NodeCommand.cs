@@ -102,61 +102,21 @@ internal static class NodeCommand
             Output.Line($"listening {address.WithPeerId(node.Id)}");
         }
 
-        var book = new RelayAddressBook(new RelayAddressBookOptions(), TimeProvider.System);
-        RelayAdvertPublisher? publisher = null;
         if (settings.RelayService)
         {
-            RelayServer relay = node.Own(new RelayServer(node.Host, settings.Server, node.LoggerFactory, node.Meters, TimeProvider.System));
-            relay.Start();
-            settings.Advert.Capacity = settings.Advert.Capacity == 0 ? (uint)settings.Server.MaxReservations : settings.Advert.Capacity;
-            publisher = new RelayAdvertPublisher(node.Host, settings.Advert, TimeProvider.System, () => relay.GetStatistics().ActiveReservations);
-            Output.Line("relay-service on");
+            node.StartRelayService(settings.Server, settings.Advert);
         }
 
-        AdvertGossipService gossip = node.Own(new AdvertGossipService(
-            node.Host,
-            book,
-            new AdvertGossipOptions { LocalAdvert = publisher is null ? null : () => publisher.Current },
-            node.LoggerFactory,
-            TimeProvider.System));
-        gossip.Start();
-        if (publisher is not null)
-        {
-            publisher.Changed += (_, _) => _ = gossip.PushToAllAsync(CancellationToken.None);
-        }
+        node.StartGossip();
 
         // A private node (or any node given relays to use) keeps reservations; a relay without candidates needs none.
-        bool autoRelay = !settings.RelayService || settings.AutoRelay.Candidates.Count > 0 || settings.AutoRelay.StaticRelays.Count > 0;
-        if (autoRelay)
+        if (!settings.RelayService || settings.AutoRelay.Candidates.Count > 0 || settings.AutoRelay.StaticRelays.Count > 0)
         {
-            var pool = new RelayPool(book, settings.Pool, TimeProvider.System);
-            AutoRelayService worker = node.Own(new AutoRelayService(node.Host, book, pool, settings.AutoRelay, node.LoggerFactory, node.Meters, TimeProvider.System));
-            worker.ReservationOpened += (_, e) => PrintAll("reachable", e, node.Id);
-            worker.ReservationEnded += (_, e) =>
-            {
-                PrintAll("unreachable", e, node.Id);
-                Output.Log($"reservation on {e.Relay} ended: {e.Reason}");
-            };
-            worker.Start();
+            node.StartAutoRelay(settings.AutoRelay, settings.Pool);
         }
 
         Output.Line("ready");
-        try
-        {
-            await CommandHelpers.WaitForShutdownAsync(exitOnStdinClose, cancellationToken);
-        }
-        finally
-        {
-            publisher?.Dispose();
-        }
-    }
-
-    private static void PrintAll(string what, AutoRelayReservationEventArgs e, PeerId self)
-    {
-        foreach (Multiaddr circuit in e.CircuitAddresses)
-        {
-            Output.Line($"{what} {circuit.WithPeerId(self)}");
-        }
+        await CommandHelpers.WaitForShutdownAsync(exitOnStdinClose, cancellationToken);
     }
 
     private static RelayAdvertOptions BuildAdvert(int? capacity, int ttlSeconds, string[] addresses)

@@ -1,8 +1,11 @@
 using System.Diagnostics.Metrics;
 using CircuitRelay.Abstractions;
+using CircuitRelay.Adverts;
+using CircuitRelay.AutoRelay;
 using CircuitRelay.Client;
 using CircuitRelay.Crypto;
 using CircuitRelay.ReferenceHost;
+using CircuitRelay.Server;
 using CircuitRelay.Transport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -16,6 +19,7 @@ namespace CircuitRelay.Node;
 internal sealed class NodeRuntime : IAsyncDisposable
 {
     private readonly List<IAsyncDisposable> _owned = [];
+    private RelayAdvertPublisher? _publisher;
 
     private NodeRuntime(ILoggerFactory loggerFactory, NodeMeterFactory meters, Libp2pHost host, RelayClient client, CircuitTransport transport)
     {
@@ -37,6 +41,9 @@ internal sealed class NodeRuntime : IAsyncDisposable
     public CircuitTransport Transport { get; }
 
     public PeerId Id => Host.Identity.PeerId;
+
+    /// <summary>The relays this node knows of, from candidates, gossip, Identify and its own reservations.</summary>
+    public RelayAddressBook Book { get; } = new(new RelayAddressBookOptions(), TimeProvider.System);
 
     /// <param name="configure">Adjusts the host's options (listen addresses are already in them).</param>
     public static async Task<NodeRuntime> StartAsync(string? identityPath, IEnumerable<string> listen, bool verbose, CancellationToken cancellationToken, Action<Libp2pHostOptions>? configure = null)
@@ -71,6 +78,53 @@ internal sealed class NodeRuntime : IAsyncDisposable
         var runtime = new NodeRuntime(loggerFactory, meters, host, client, transport);
         Output.Line($"peer {host.Identity.PeerId}");
         return runtime;
+    }
+
+    /// <summary>Serves as a relay and seals this node's relay advert (its capacity defaults to the server's reservation cap); prints <c>relay-service on</c>.</summary>
+    public RelayServer StartRelayService(RelayServerOptions options, RelayAdvertOptions advert)
+    {
+        RelayServer relay = Own(new RelayServer(Host, options, LoggerFactory, Meters, TimeProvider.System));
+        relay.Start();
+        advert.Capacity = advert.Capacity == 0 ? (uint)options.MaxReservations : advert.Capacity;
+        _publisher = new RelayAdvertPublisher(Host, advert, TimeProvider.System, () => relay.GetStatistics().ActiveReservations);
+        Output.Line("relay-service on");
+        return relay;
+    }
+
+    /// <summary>Gossips relay adverts with every peer (this node's own first, when it is a relay) into <see cref="Book"/>.</summary>
+    public AdvertGossipService StartGossip()
+    {
+        RelayAdvertPublisher? publisher = _publisher;
+        AdvertGossipService gossip = Own(new AdvertGossipService(
+            Host,
+            Book,
+            new AdvertGossipOptions { LocalAdvert = publisher is null ? null : () => publisher.Current },
+            LoggerFactory,
+            TimeProvider.System));
+        gossip.Start();
+        if (publisher is not null)
+        {
+            publisher.Changed += (_, _) => _ = gossip.PushToAllAsync(CancellationToken.None);
+        }
+
+        return gossip;
+    }
+
+    /// <summary>
+    /// Runs the AutoRelay worker over <see cref="Book"/>: prints <c>reachable &lt;circuit addr&gt;</c> when a reservation
+    /// becomes live and <c>unreachable &lt;circuit addr&gt;</c> when one ends.
+    /// </summary>
+    public AutoRelayService StartAutoRelay(AutoRelayOptions options, RelayPoolOptions pool)
+    {
+        AutoRelayService worker = Own(new AutoRelayService(Host, Book, new RelayPool(Book, pool, TimeProvider.System), options, LoggerFactory, Meters, TimeProvider.System));
+        worker.ReservationOpened += (_, e) => PrintCircuits("reachable", e);
+        worker.ReservationEnded += (_, e) =>
+        {
+            PrintCircuits("unreachable", e);
+            Output.Log($"reservation on {e.Relay} ended: {e.Reason}");
+        };
+        worker.Start();
+        return worker;
     }
 
     /// <summary>Adds something the runtime disposes first (last in, first out).</summary>
@@ -110,10 +164,19 @@ internal sealed class NodeRuntime : IAsyncDisposable
             await _owned[i].DisposeAsync();
         }
 
+        _publisher?.Dispose();
         await Client.DisposeAsync();
         await Host.DisposeAsync();
         Meters.Dispose();
         LoggerFactory.Dispose();
+    }
+
+    private void PrintCircuits(string what, AutoRelayReservationEventArgs e)
+    {
+        foreach (Multiaddr circuit in e.CircuitAddresses)
+        {
+            Output.Line($"{what} {circuit.WithPeerId(Id)}");
+        }
     }
 
     /// <summary>
