@@ -40,7 +40,7 @@ public sealed class AutoRelayService : IAsyncDisposable
     private readonly AutoRelayMetrics _metrics;
     private readonly SemaphoreSlim _wake = new(0);
     private readonly SemaphoreSlim _cycle = new(1, 1);
-    private readonly CancellationTokenSource _shutdown = new();
+    private CancellationTokenSource? _running;
     private Task? _loop;
     private Task? _liveness;
     private int _disposed;
@@ -169,13 +169,13 @@ public sealed class AutoRelayService : IAsyncDisposable
             counters);
     }
 
-    /// <summary>Starts the loop (a first cycle at once).</summary>
+    /// <summary>Starts the loop (a first cycle at once); again after <see cref="StopAsync"/> too. Does nothing when running.</summary>
     public void Start()
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         lock (_lock)
         {
-            if (_loop is not null)
+            if (_running is not null)
             {
                 return;
             }
@@ -185,11 +185,65 @@ public sealed class AutoRelayService : IAsyncDisposable
                 _peers.PeerIdentified += OnPeerIdentified;
             }
 
-            _loop = Task.Run(() => LoopAsync(_shutdown.Token));
+            var running = new CancellationTokenSource();
+            _running = running;
+            _loop = Task.Run(() => LoopAsync(running.Token));
             if (_ping is not null)
             {
-                _liveness = Task.Run(() => LivenessLoopAsync(_shutdown.Token));
+                _liveness = Task.Run(() => LivenessLoopAsync(running.Token));
             }
+        }
+    }
+
+    /// <summary>
+    /// Stops the loop and releases every reservation (the node became public: it serves as a relay instead); the book,
+    /// the pool's scores and the counters stay, and <see cref="Start"/> runs it again. Idempotent.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        CancellationTokenSource? running;
+        Task? loop, liveness;
+        lock (_lock)
+        {
+            running = _running;
+            loop = _loop;
+            liveness = _liveness;
+            _running = null;
+            _loop = null;
+            _liveness = null;
+        }
+
+        if (running is not null)
+        {
+            if (_peers is not null)
+            {
+                _peers.PeerIdentified -= OnPeerIdentified;
+            }
+
+            await running.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(loop ?? Task.CompletedTask, liveness ?? Task.CompletedTask).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            running.Dispose();
+        }
+
+        // After any cycle in flight (a caller's own RunCycleAsync included), so nothing it reserves outlives the stop.
+        PeerId[] held;
+        await _cycle.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            held = Snapshot(_ => true);
+            foreach (PeerId relay in held)
+            {
+                await ReleaseAsync(relay, "stopped").ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _cycle.Release();
+        }
+
+        if (held.Length > 0)
+        {
+            ReservationsChanged?.Invoke(this, EventArgs.Empty);
         }
     }
 
@@ -268,7 +322,7 @@ public sealed class AutoRelayService : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the loop and releases every reservation (the node became public, or shuts down). Idempotent.</summary>
+    /// <summary>Stops the loop and releases every reservation, for good (see <see cref="StopAsync"/>). Idempotent.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -276,28 +330,7 @@ public sealed class AutoRelayService : IAsyncDisposable
             return;
         }
 
-        if (_peers is not null)
-        {
-            _peers.PeerIdentified -= OnPeerIdentified;
-        }
-
-        await _shutdown.CancelAsync().ConfigureAwait(false);
-        if (_loop is not null)
-        {
-            await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        }
-
-        if (_liveness is not null)
-        {
-            await _liveness.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        }
-
-        foreach (PeerId relay in Snapshot(_ => true))
-        {
-            await ReleaseAsync(relay, "stopped").ConfigureAwait(false);
-        }
-
-        _shutdown.Dispose();
+        await StopAsync(CancellationToken.None).ConfigureAwait(false);
         _wake.Dispose();
         _cycle.Dispose();
     }

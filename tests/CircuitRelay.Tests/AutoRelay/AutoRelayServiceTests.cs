@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using CircuitRelay.Abstractions;
 using CircuitRelay.AutoRelay;
 using CircuitRelay.Server;
@@ -249,6 +250,46 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task StopAsync_ThenStart_ReleasesEveryReservationAndReservesAgain()
+    {
+        Relay("192.0.2.1");
+        AutoRelayService worker = Worker(desired: 1);
+        var opened = Channel.CreateUnbounded<AutoRelayReservationEventArgs>();
+        worker.ReservationOpened += (_, e) => opened.Writer.TryWrite(e);
+        worker.Start();
+        await opened.Reader.ReadAsync().AsTask().Within();
+
+        await worker.StopAsync().Within();
+
+        worker.Relays.Should().BeEmpty("a node that turned public releases its reservations");
+        _node.Client.Reservations.Should().BeEmpty();
+        worker.Start();
+        await opened.Reader.ReadAsync().AsTask().Within();
+        worker.Relays.Should().HaveCount(1);
+    }
+
+    [Fact]
+    public async Task RunCycleAsync_ReservationAtMaxAge_ReservesTheReplacementBeforeReleasingIt()
+    {
+        TestNode r1 = Relay("192.0.2.1"), r2 = Relay("198.51.100.250");
+        var pool = new RelayPool(_book, new RelayPoolOptions { RngSeed = 1, MaxReservationAge = TimeSpan.FromMinutes(10) }, _fixture.Time);
+        AutoRelayService worker = Worker(desired: 1, pool: pool);
+        await worker.RunCycleAsync().Within();
+        PeerId first = worker.Relays.Single();
+        var order = new List<string>();
+        worker.ReservationOpened += (_, e) => order.Add($"opened {e.Relay} with {worker.Relays.Count} live");
+        worker.ReservationEnded += (_, e) => order.Add($"ended {e.Relay} ({e.Reason}) with {worker.Relays.Count} live");
+
+        _fixture.Time.Advance(TimeSpan.FromMinutes(10));
+        await worker.RunCycleAsync().Within();
+
+        PeerId second = first == r1.Id ? r2.Id : r1.Id;
+        worker.Relays.Should().Equal(second);
+        order.Should().Equal($"opened {second} with 2 live", $"ended {first} (rotated) with 1 live");
+        worker.GetSnapshot().Counters.Rotations.Should().Be(1);
+    }
+
+    [Fact]
     public async Task DisposeAsync_HeldReservations_AreReleased()
     {
         Relay("192.0.2.1");
@@ -294,7 +335,7 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
         return relay;
     }
 
-    private AutoRelayService Worker(int desired = 2, bool start = false, IEnumerable<Multiaddr>? staticRelays = null, IEnumerable<Multiaddr>? candidates = null)
+    private AutoRelayService Worker(int desired = 2, bool start = false, IEnumerable<Multiaddr>? staticRelays = null, IEnumerable<Multiaddr>? candidates = null, RelayPool? pool = null)
     {
         var options = new AutoRelayOptions { DesiredReservations = desired };
         foreach (Multiaddr relay in staticRelays ?? [])
@@ -307,7 +348,7 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
             options.Candidates.Add(candidate);
         }
 
-        var worker = new AutoRelayService(_node.Host, _book, _pool, options, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
+        var worker = new AutoRelayService(_node.Host, _book, pool ?? _pool, options, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
         _owned.Add(worker);
         if (start)
         {
