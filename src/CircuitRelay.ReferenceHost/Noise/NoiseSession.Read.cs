@@ -70,7 +70,14 @@ internal sealed partial class NoiseSession
         {
             _receive.Dispose();
             await source.CompleteAsync(error).ConfigureAwait(false);
-            await sink.CompleteAsync(error).ConfigureAwait(false);
+
+            // What was decrypted before the failure stays readable; the error comes after it.
+            if (error is not null)
+            {
+                _input.Completion.Fail(error);
+            }
+
+            await sink.CompleteAsync().ConfigureAwait(false);
         }
     }
 

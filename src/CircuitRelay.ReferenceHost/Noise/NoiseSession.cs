@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using CircuitRelay.Crypto;
+using CircuitRelay.ReferenceHost.Pipes;
 
 namespace CircuitRelay.ReferenceHost.Noise;
 
@@ -62,6 +63,7 @@ internal sealed partial class NoiseSession : IDuplexPipe, IAsyncDisposable
     private readonly NoiseCipherState _send;
     private readonly NoiseCipherState _receive;
     private readonly Pipe _inbound = new(SessionPipeOptions);
+    private readonly DrainingPipeReader _input;
     private readonly Pipe _outbound = new(SessionPipeOptions);
     private readonly CancellationTokenSource _abort = new();
     private readonly Lock _lock = new();
@@ -72,6 +74,7 @@ internal sealed partial class NoiseSession : IDuplexPipe, IAsyncDisposable
     private NoiseSession(IDuplexPipe raw, NoiseCipherState send, NoiseCipherState receive, NoiseRemoteIdentity remote, bool isInitiator)
     {
         _raw = raw;
+        _input = new DrainingPipeReader(_inbound.Reader);
         _send = send;
         _receive = receive;
         RemotePublicKey = remote.PublicKey;
@@ -92,8 +95,8 @@ internal sealed partial class NoiseSession : IDuplexPipe, IAsyncDisposable
     /// <summary>The remote's <c>stream_muxers</c> extension, in its order; empty when it sent none.</summary>
     public IReadOnlyList<string> RemoteMuxers { get; }
 
-    /// <summary>Decrypted data from the peer.</summary>
-    public PipeReader Input => _inbound.Reader;
+    /// <summary>Decrypted data from the peer; a failure of the connection surfaces only after everything decrypted before it was read.</summary>
+    public PipeReader Input => _input;
 
     /// <summary>Data to encrypt and send to the peer.</summary>
     public PipeWriter Output => _outbound.Writer;
@@ -119,6 +122,9 @@ internal sealed partial class NoiseSession : IDuplexPipe, IAsyncDisposable
     /// session was aborted. Never faults.
     /// </summary>
     public Task OutputClosed => _writePump;
+
+    /// <summary>Completes when the receive direction has ended (the raw input ended or failed, or the session was aborted); never faults.</summary>
+    internal Task InputEnded => _readPump;
 
     /// <summary>Completes when both pumps have finished (for tests and diagnostics).</summary>
     internal Task PumpsCompleted => Task.WhenAll(_readPump, _writePump);

@@ -332,9 +332,13 @@ internal sealed partial class YamuxStream : IDuplexPipe, IAsyncDisposable
     /// <summary>The peer reset the stream.</summary>
     internal void OnRemoteReset() => Reset(sendRst: false, static id => YamuxStreamResetException.ByPeer(id));
 
-    /// <summary>The session ended; the stream fails unless it already finished.</summary>
+    /// <summary>
+    /// The session ended; the stream fails unless it already finished. What it received before stays readable: the
+    /// failure surfaces after it (a connection that ended at a relay's data limit, or in garbage after valid frames,
+    /// loses nothing that arrived).
+    /// </summary>
     internal void OnSessionClosed(Exception? cause) =>
-        Reset(sendRst: false, id => YamuxStreamResetException.SessionEnded(id, cause));
+        Reset(sendRst: false, id => YamuxStreamResetException.SessionEnded(id, cause), drainFirst: true);
 
     // ----- Called by the application through Input -----
 
@@ -380,7 +384,7 @@ internal sealed partial class YamuxStream : IDuplexPipe, IAsyncDisposable
 
     // ----- Internals -----
 
-    private void Reset(bool sendRst, Func<uint, Exception> createException)
+    private void Reset(bool sendRst, Func<uint, Exception> createException, bool drainFirst = false)
     {
         bool cancelSendLoop;
         lock (_sync)
@@ -392,7 +396,16 @@ internal sealed partial class YamuxStream : IDuplexPipe, IAsyncDisposable
 
             _reset = true;
             _resetException = createException(Id);
-            CompleteReceiveLocked(_resetException);
+            if (drainFirst)
+            {
+                _input.Completion.Fail(_resetException);
+                CompleteReceiveLocked(null);
+            }
+            else
+            {
+                CompleteReceiveLocked(_resetException);
+            }
+
             WakeSenderLocked();
             if (_sendLoopStarted)
             {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
+using CircuitRelay.ReferenceHost.Pipes;
 
 namespace CircuitRelay.ReferenceHost.Yamux;
 
@@ -9,10 +10,14 @@ namespace CircuitRelay.ReferenceHost.Yamux;
 /// <see cref="PipeReader.AdvanceTo(SequencePosition)"/> consumed, so it can grant window back. It also keeps the
 /// <c>ILibp2pStream</c> exception contract (<see cref="StreamBoundary"/>), so no further wrapper sits on the data path.
 /// </summary>
+/// <remarks>When the session ends, what the stream received stays readable and the failure comes after it (<see cref="DrainThenFail"/>).</remarks>
 internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : PipeReader
 {
     private ReadOnlySequence<byte> _lastBuffer;
     private bool _hasBuffer;
+
+    /// <summary>Where the stream sets the failure to surface once the received data is read.</summary>
+    public DrainThenFail Completion { get; } = new();
 
     /// <inheritdoc />
     public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
@@ -23,6 +28,7 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
         long count = _hasBuffer ? _lastBuffer.GetOffset(consumed) - _lastBuffer.GetOffset(_lastBuffer.Start) : 0;
         _hasBuffer = false;
         _lastBuffer = default;
+        Completion.OnAdvance(consumed, examined);
         try
         {
             inner.AdvanceTo(consumed, examined);
@@ -73,7 +79,7 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
         {
             if (inner.TryRead(out result))
             {
-                Track(result);
+                result = Track(result);
                 return true;
             }
 
@@ -100,8 +106,18 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
 
     private ReadResult Track(ReadResult result)
     {
-        _lastBuffer = result.Buffer;
+        ReadResult shown;
+        try
+        {
+            shown = Completion.Apply(result);
+        }
+        catch (Exception ex) when (StreamBoundary.IsForeign(ex))
+        {
+            throw StreamBoundary.Translate(ex);
+        }
+
+        _lastBuffer = shown.Buffer;
         _hasBuffer = true;
-        return result;
+        return shown;
     }
 }

@@ -218,6 +218,59 @@ public sealed class NoiseSessionTests : IDisposable
     }
 
     [Fact]
+    public async Task Session_TruncatedFrameAfterValidOnes_DeliversTheDecryptedDataThenTheError()
+    {
+        KeyIdentity responder = _identities.Ed25519();
+        (IDuplexPipe i, IDuplexPipe r) = NoiseTestSupport.CreateRawPair();
+        Task<NoiseSession> initiate = NoiseTestSupport.InitiateAsync(i, _identities.Ed25519(), responder.PeerId);
+        await using NoiseSession b = await NoiseTestSupport.RespondAsync(r, responder).Within();
+        await using NoiseSession a = await initiate.Within();
+        byte[] data = PipeTesting.RandomBytes(200_000, seed: 7);
+        await a.Output.WriteAsync(data).AsTask().Within();
+        await WaitUntilBufferedAsync(b.Input, data.Length);
+
+        // Then a frame cut short and the end of the connection, behind the initiator session's back; the application
+        // reads only once the session has seen it all.
+        await i.Output.WriteAsync(new byte[] { 0x00, 0x40, 1, 2, 3 });
+        await i.Output.CompleteAsync();
+        await b.InputEnded.Within();
+
+        var received = new MemoryStream();
+        Func<Task> readAll = async () =>
+        {
+            while (true)
+            {
+                ReadResult result = await b.Input.ReadAsync().Within();
+                foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+                {
+                    received.Write(segment.Span);
+                }
+
+                b.Input.AdvanceTo(result.Buffer.End);
+                result.IsCompleted.Should().BeFalse("the connection failed: it must not look like a clean end");
+            }
+        };
+
+        await readAll.Should().ThrowAsync<EndOfStreamException>().WithMessage("*middle of a Noise frame*");
+        received.ToArray().Should().Equal(data, "every byte decrypted before the truncated frame is delivered, in order");
+    }
+
+    /// <summary>Waits until <paramref name="count"/> bytes are buffered in <paramref name="input"/>, consuming none of them.</summary>
+    private static async Task WaitUntilBufferedAsync(PipeReader input, long count)
+    {
+        while (true)
+        {
+            ReadResult result = await input.ReadAsync().Within();
+            long buffered = result.Buffer.Length;
+            input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            if (buffered >= count)
+            {
+                return;
+            }
+        }
+    }
+
+    [Fact]
     public async Task Session_ApplicationDoesNotRead_WriterStallsWithBoundedBuffering()
     {
         const int size = 8 * 1024 * 1024;

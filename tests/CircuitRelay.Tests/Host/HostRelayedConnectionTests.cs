@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using CircuitRelay.Abstractions;
 using CircuitRelay.Tests.Infrastructure;
 using static CircuitRelay.Tests.Host.HostTestKit;
@@ -144,6 +145,76 @@ public sealed class HostRelayedConnectionTests
         closedAtA.Should().Be(1);
         closedAtB.Should().Be(1);
         (await fixture.NextClosedCircuitAsync()).BytesToTarget.Should().BeGreaterThan(0, "Noise and Yamux ran over the circuit");
+    }
+
+    [Fact]
+    public async Task RelayedConnection_EndsAtTheDataLimit_TargetStillReadsWhatArrivedThenAnError()
+    {
+        const int limit = 256 * 1024;
+        await using var fixture = RelayFixture.Create(o =>
+        {
+            o.CircuitDataLimit = limit;
+            o.CircuitDurationLimit = TimeSpan.Zero;
+        });
+        var (b, a, _, atB) = await RelayedPairAsync(fixture);
+        var accepted = new TaskCompletionSource<ILibp2pStream>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.Host.SetStreamHandler(
+            "/test/sink/1.0.0",
+            async (stream, _) =>
+            {
+                accepted.TrySetResult(stream);
+                await done.Task;
+            },
+            new StreamHandlerOptions { AllowLimitedConnection = true });
+        byte[] payload = RandomBytes(1024 * 1024, 11);
+
+        await using ILibp2pStream sending = await a.Host.OpenStreamAsync(b.Id, "/test/sink/1.0.0", ExistingOnlyAllowLimited).Within();
+        Task send = SendUntilFailureAsync(sending.Output, payload);
+        ILibp2pStream sink = await accepted.Task.Within();
+
+        // The application reads only after the connection has ended at the limit: all it gets is what was buffered.
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (atB.Closed.Register(() => ended.TrySetResult()))
+        {
+            await ended.Task.Within();
+        }
+
+        var received = new MemoryStream();
+        Func<Task> readAll = async () =>
+        {
+            while (true)
+            {
+                ReadResult result = await sink.Input.ReadAsync().Within();
+                foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+                {
+                    received.Write(segment.Span);
+                }
+
+                sink.Input.AdvanceTo(result.Buffer.End);
+                result.IsCompleted.Should().BeFalse("the connection failed at the limit: that is no clean end of stream");
+            }
+        };
+
+        await readAll.Should().ThrowAsync<IOException>();
+        done.TrySetResult();
+        await send.Within();
+        received.ToArray().Should().Equal(payload.AsSpan(0, (int)received.Length).ToArray(), "what arrives is byte-exact, in order");
+        received.Length.Should().BeGreaterThan(limit - (96 * 1024), "at most the last, cut Noise frame (64 KiB) and the handshakes are lost");
+        (await fixture.NextClosedCircuitAsync()).BytesToTarget.Should().Be(limit);
+    }
+
+    /// <summary>Writes <paramref name="payload"/> in 16 KiB pieces until a write fails (the relay cut the circuit).</summary>
+    private static async Task SendUntilFailureAsync(System.IO.Pipelines.PipeWriter output, byte[] payload)
+    {
+        try
+        {
+            await output.WriteAllAndCompleteAsync(payload);
+        }
+        catch (IOException)
+        {
+            // Expected: the circuit ended at its data limit.
+        }
     }
 
     /// <summary>
