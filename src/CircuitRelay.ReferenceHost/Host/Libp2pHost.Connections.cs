@@ -168,7 +168,7 @@ public sealed partial class Libp2pHost
             InitialStreamWindowSize = _options.StreamReceiveWindow,
             MaxStreamWindowSize = _options.MaxStreamReceiveWindow,
         });
-        var connection = new HostConnection(info, raw, secured.Owner, muxer, closed, countsInbound);
+        var connection = new HostConnection(info, raw, secured.Owner, muxer, closed, countsInbound, _time);
         lock (_lock)
         {
             _connections.Add(connection);
@@ -197,6 +197,9 @@ public sealed partial class Libp2pHost
             noise = await NoiseHandshake.RespondAsync(raw, Identity, SignatureVerifier, [YamuxProtocol], _curve, cancellationToken).ConfigureAwait(false);
         }
 
+        // Over a circuit, a closing connection waits for the peer's half-close (NoiseSession.InputEnded) so the relay
+        // sees both halves close in order: the session keeps reading (and dropping) after the muxer stops.
+        noise.DrainInputAfterCompletion = raw.Relay is not null;
         return new SecuredChannel(noise, noise, noise.RemotePeer, noise.RemoteMuxers);
     }
 

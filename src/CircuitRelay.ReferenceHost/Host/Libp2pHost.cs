@@ -328,6 +328,16 @@ public sealed partial class Libp2pHost
         }
 
         await StopServicesAsync().ConfigureAwait(false);
+
+        // Relayed connections first, in order, while the connections to their relays still run: closing those first
+        // (the shutdown below ends every connection at once) would reset the circuits instead of closing them.
+        HostConnection[] relayed;
+        lock (_lock)
+        {
+            relayed = [.. _connections.Where(c => c.Info.IsRelayed)];
+        }
+
+        await Task.WhenAll(relayed.Select(c => c.CloseAsync().AsTask())).ConfigureAwait(false);
         await _shutdown.CancelAsync().ConfigureAwait(false);
         ListenerEntry[] listeners;
         HostConnection[] connections;

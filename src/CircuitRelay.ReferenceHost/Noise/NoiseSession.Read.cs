@@ -42,7 +42,12 @@ internal sealed partial class NoiseSession
 
                 if (applicationDone)
                 {
-                    // The application completed Input: stop reading the connection.
+                    // The application completed Input: stop reading the connection, or read to its end and drop it.
+                    if (DrainInputAfterCompletion)
+                    {
+                        await DiscardUntilEndAsync(source, token).ConfigureAwait(false);
+                    }
+
                     break;
                 }
 
@@ -78,6 +83,19 @@ internal sealed partial class NoiseSession
             }
 
             await sink.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task DiscardUntilEndAsync(PipeReader source, CancellationToken token)
+    {
+        while (true)
+        {
+            ReadResult result = await source.ReadAsync(token).ConfigureAwait(false);
+            source.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                return;
+            }
         }
     }
 

@@ -123,6 +123,13 @@ internal sealed partial class NoiseSession : IDuplexPipe, IAsyncDisposable
     /// </summary>
     public Task OutputClosed => _writePump;
 
+    /// <summary>
+    /// Whether the session keeps reading the connection, dropping what comes, after the application completed
+    /// <see cref="Input"/>, until the peer's half-close (so <see cref="InputEnded"/> marks it). Off by default: the
+    /// session then stops reading and the peer's writes back up.
+    /// </summary>
+    internal bool DrainInputAfterCompletion { get; set; }
+
     /// <summary>Completes when the receive direction has ended (the raw input ended or failed, or the session was aborted); never faults.</summary>
     internal Task InputEnded => _readPump;
 

@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using CircuitRelay.Abstractions;
 using CircuitRelay.Tests.Infrastructure;
+using CircuitRelay.Server;
 using static CircuitRelay.Tests.Host.HostTestKit;
 
 namespace CircuitRelay.Tests.Host;
@@ -202,6 +203,34 @@ public sealed class HostRelayedConnectionTests
         received.ToArray().Should().Equal(payload.AsSpan(0, (int)received.Length).ToArray(), "what arrives is byte-exact, in order");
         received.Length.Should().BeGreaterThan(limit - (96 * 1024), "at most the last, cut Noise frame (64 KiB) and the handshakes are lost");
         (await fixture.NextClosedCircuitAsync()).BytesToTarget.Should().Be(limit);
+    }
+
+    [Fact]
+    public async Task RelayedConnection_EchoThenGracefulClose_CircuitClosesAsClosed()
+        => await EchoThenCloseAsync(async (a, atA) => await a.Host.CloseAsync(atA));
+
+    [Fact]
+    public async Task RelayedConnection_EchoThenTheDialersHostStops_CircuitClosesAsClosed()
+        => await EchoThenCloseAsync(async (a, _) => await a.Host.DisposeAsync());
+
+    private static async Task EchoThenCloseAsync(Func<TestNode, ConnectionInfo, Task> close)
+    {
+        await using var fixture = RelayFixture.CreateUnlimited();
+        var (b, a, atA, _) = await RelayedPairAsync(fixture);
+        b.Host.SetStreamHandler(EchoProtocol, EchoAsync);
+        byte[] data = RandomBytes(64 * 1024, 5);
+        await using (ILibp2pStream stream = await a.Host.OpenStreamAsync(b.Id, EchoProtocol, ExistingOnly).Within())
+        {
+            Task<byte[]> echoed = stream.Input.ReadToEndAsync();
+            await stream.Output.WriteAllAndCompleteAsync(data);
+            (await echoed.Within()).Should().Equal(data);
+        }
+
+        await close(a, atA).Within();
+
+        RelayCircuitEventArgs closed = await fixture.NextClosedCircuitAsync();
+        closed.Reason.Should().Be(CircuitCloseReason.Closed, "both ends closed in order; nothing was reset");
+        fixture.Logs.Collector.GetSnapshot().Should().NotContain(r => r.Message.Contains("Reset", StringComparison.Ordinal) && r.Category!.Contains("RelayServer", StringComparison.Ordinal));
     }
 
     /// <summary>Writes <paramref name="payload"/> in 16 KiB pieces until a write fails (the relay cut the circuit).</summary>
