@@ -175,7 +175,7 @@ internal static class RelayCommand
                 Output.Line(limit is null ? "limit none" : $"limit duration={limit.Duration.TotalSeconds}s data={limit.DataBytes}");
                 if (parse.GetValue(via) is { } other)
                 {
-                    await node.ListenThroughRelayAsync(Multiaddr.Parse(other), cancellationToken);
+                    node.KeepReservation(Multiaddr.Parse(other));
                 }
 
                 relay.CircuitClosed += (_, e) => Output.Log($"circuit {e.Source} -> {e.Target} closed: {e.Reason}, {e.BytesToTarget} B / {e.BytesToSource} B");
@@ -199,7 +199,7 @@ internal static class ListenCommand
     {
         var relayAddress = new Option<string?>("--relay") { Description = "Relay to reserve on: <addr>/p2p/<relay id>." };
         var listen = CommandHelpers.ListenOption("Also listen directly on this address (repeatable).");
-        var command = new Command("listen", "Reserve on a relay (renewed automatically) and serve /echo/1.0.0 and ping.") { relayAddress, listen };
+        var command = new Command("listen", "Keep a reservation on a relay (renewed, pinged, reserved again after a loss) and serve /echo/1.0.0 and ping.") { relayAddress, listen };
         command.SetAction(async (parse, cancellationToken) =>
         {
             try
@@ -212,7 +212,7 @@ internal static class ListenCommand
 
                 if (parse.GetValue(relayAddress) is { } relay)
                 {
-                    await node.ListenThroughRelayAsync(Multiaddr.Parse(relay), cancellationToken);
+                    node.KeepReservation(Multiaddr.Parse(relay));
                 }
 
                 Output.Line("ready");

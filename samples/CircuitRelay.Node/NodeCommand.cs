@@ -36,7 +36,7 @@ internal static class NodeCommand
             Arity = ArgumentArity.ZeroOrMore,
         };
         var minSources = new Option<int>("--relay-min-sources") { Description = "Distinct sources (gossip peers, Identify, …) a relay found by itself needs before it is used.", DefaultValueFactory = _ => 2 };
-        var maxRelays = new Option<int>("--max-relays") { Description = "Automatic reservations kept live.", DefaultValueFactory = _ => 2 };
+        var maxRelays = new Option<int>("--max-relays") { Description = "Automatic reservations kept live (0: only the --reservation relays).", DefaultValueFactory = _ => 2 };
         var maxPeersPerRelay = new Option<int>("--max-peers-per-relay") { Description = "Skip relays whose advert says they hold this many reservations or more; 0 = no cap.", DefaultValueFactory = _ => 0 };
         var rngSeed = new Option<int?>("--rng-seed") { Description = "Seed of every random choice (backoff jitter, ties). Default: random per run." };
         var allowPrivate = new Option<bool>("--relay-allow-private") { Description = "Use relays found by gossip or Identify at private or loopback addresses (labs, LANs); candidates are always used where given." };
@@ -143,9 +143,9 @@ internal static class NodeCommand
 
     private static AutoRelayOptions BuildAutoRelay(int maxRelays, string[] reservations, string[] candidates, TimeSpan liveness, TimeSpan livenessTimeout, TimeSpan reserveTimeout, TimeSpan cycle)
     {
-        if (maxRelays < 1)
+        if (maxRelays < 0)
         {
-            throw new ArgumentException($"--max-relays is {maxRelays}; it must be at least 1.");
+            throw new ArgumentException($"--max-relays is {maxRelays}; it must be 0 (only the --reservation relays) or more.");
         }
 
         var options = new AutoRelayOptions

@@ -127,6 +127,19 @@ internal sealed class NodeRuntime : IAsyncDisposable
         return worker;
     }
 
+    /// <summary>
+    /// Keeps a reservation on <paramref name="relayAddress"/> (<c>&lt;addr&gt;/p2p/&lt;relay&gt;</c>) as a static relay of
+    /// the AutoRelay worker: pinged for liveness, reserved again after a loss with a backoff from 1 s, printing
+    /// <c>reachable</c> / <c>unreachable</c> each time.
+    /// </summary>
+    public AutoRelayService KeepReservation(Multiaddr relayAddress)
+    {
+        var options = new AutoRelayOptions { DesiredReservations = 0 };
+        options.StaticRelays.Add(relayAddress);
+        options.Validate();
+        return StartAutoRelay(options, new RelayPoolOptions { RngSeed = Random.Shared.Next() });
+    }
+
     /// <summary>Adds something the runtime disposes first (last in, first out).</summary>
     public T Own<T>(T disposable)
         where T : IAsyncDisposable

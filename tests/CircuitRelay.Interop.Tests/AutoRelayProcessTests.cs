@@ -76,6 +76,35 @@ public sealed class AutoRelayProcessTests(ITestOutputHelper output) : IAsyncDisp
         }
     }
 
+    [Fact]
+    public async Task Listen_RelayKilledAndRestartedOnItsAddressAndIdentity_IsReachableAgainWithinItsBackoff()
+    {
+        string identity = Path.Combine(Path.GetTempPath(), $"circuitrelay-relay-{Guid.NewGuid():N}.key");
+        string listen = $"/ip4/127.0.0.1/tcp/{FreePort()}";
+        try
+        {
+            PeerProcess relay = Own(Peers.Start(Impl.Dotnet, ".NET relay", output, "relay", "--identity", identity, "--listen", listen));
+            string address = await relay.WaitForLineAsync("listening");
+            PeerProcess listener = Own(Peers.Start(Impl.Dotnet, ".NET listener", output, "listen", "--relay", address));
+            string reachable = await listener.WaitForLineAsync("reachable");
+
+            relay.Signal(PosixSignalNumber.Kill);
+            (await listener.WaitForLineAsync("unreachable")).Should().Be(reachable);
+            PeerProcess restarted = Own(Peers.Start(Impl.Dotnet, ".NET relay (restarted)", output, "relay", "--identity", identity, "--listen", listen));
+            (await restarted.WaitForLineAsync("listening")).Should().Be(address, "same address and identity");
+
+            // The retry follows the backoff (1 s, doubling), not a 30 s cycle: 15 s is a generous bound for it.
+            int seen = 0;
+            string again = await listener.WaitForLineAsync("reachable", _ => ++seen == 2, TimeSpan.FromSeconds(15));
+            again.Should().Be(reachable);
+            (await Peers.DialAsync(Impl.Dotnet, again, EchoBytes, output)).ShouldSucceedWith("echo ok");
+        }
+        finally
+        {
+            File.Delete(identity);
+        }
+    }
+
     [Theory]
     [InlineData("node", "--relay-service", "on")]
     [InlineData("relay")]
@@ -92,7 +121,7 @@ public sealed class AutoRelayProcessTests(ITestOutputHelper output) : IAsyncDisp
     }
 
     [Theory]
-    [InlineData("--max-relays", "0", "--max-relays")]
+    [InlineData("--max-relays", "-1", "--max-relays")]
     [InlineData("--relay-candidate", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWAXSpbnqZ6oXdmmmPwn4YCPzusWiHwQEAxNvvwS8WtaDn/p2p-circuit", "--relay-candidate")]
     [InlineData("--advertise-ttl", "0", "--advertise-ttl")]
     [InlineData("--reservation", "/ip4/127.0.0.1/tcp/4001", "--reservation")]
@@ -112,6 +141,13 @@ public sealed class AutoRelayProcessTests(ITestOutputHelper output) : IAsyncDisp
         {
             await _owned[i].DisposeAsync();
         }
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     private T Own<T>(T disposable)

@@ -3,7 +3,7 @@ namespace CircuitRelay.AutoRelay;
 /// <summary>Options of <see cref="AutoRelayService"/>.</summary>
 public sealed class AutoRelayOptions
 {
-    /// <summary>How many reservations the node keeps live. Default 2.</summary>
+    /// <summary>How many automatic reservations the node keeps live; 0 keeps only <see cref="StaticRelays"/>. Default 2.</summary>
     public int DesiredReservations { get; set; } = 2;
 
     /// <summary>
@@ -38,9 +38,9 @@ public sealed class AutoRelayOptions
     /// <summary>Throws <see cref="ArgumentException"/> naming the option that is invalid.</summary>
     public void Validate()
     {
-        if (DesiredReservations < 1)
+        if (DesiredReservations < 0)
         {
-            throw new ArgumentException($"DesiredReservations is {DesiredReservations}; it must be at least 1.", nameof(DesiredReservations));
+            throw new ArgumentException($"DesiredReservations is {DesiredReservations}; it must be 0 (static relays only) or more.", nameof(DesiredReservations));
         }
 
         foreach (Multiaddr relay in StaticRelays)

@@ -341,9 +341,9 @@ public sealed class AutoRelayService : IAsyncDisposable
         {
             try
             {
-                await RunCycleAsync(cancellationToken).ConfigureAwait(false);
+                int held = await RunCycleAsync(cancellationToken).ConfigureAwait(false);
                 using var wakeOrTimer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                Task timer = Task.Delay(_options.CycleInterval, _time, wakeOrTimer.Token);
+                Task timer = Task.Delay(NextCycleDelay(held), _time, wakeOrTimer.Token);
                 Task woken = _wake.WaitAsync(wakeOrTimer.Token);
                 await Task.WhenAny(timer, woken).ConfigureAwait(false);
                 await wakeOrTimer.CancelAsync().ConfigureAwait(false);
@@ -354,6 +354,41 @@ public sealed class AutoRelayService : IAsyncDisposable
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// When the next cycle runs: after <see cref="AutoRelayOptions.CycleInterval"/>, or sooner, when the node is short of
+    /// reservations (or of a static one), as soon as the first backoff or probe wait ends, so a relay that came back is
+    /// used again within its backoff rather than at the next full cycle.
+    /// </summary>
+    internal TimeSpan NextCycleDelay(int held)
+    {
+        bool staticMissing = _static.Any(r => GetHeld(r.Relay) is not { IsHealthy: true });
+        if (held >= _options.DesiredReservations && !staticMissing)
+        {
+            return _options.CycleInterval;
+        }
+
+        DateTimeOffset now = _time.GetUtcNow();
+        DateTimeOffset? next = _pool.EarliestBackoffEnd();
+        lock (_lock)
+        {
+            foreach (ProbeState probe in _probes.Values)
+            {
+                if (probe.Peer is null && probe.NextAttempt > now && (next is null || probe.NextAttempt < next))
+                {
+                    next = probe.NextAttempt;
+                }
+            }
+        }
+
+        if (next is not { } at)
+        {
+            return _options.CycleInterval;
+        }
+
+        TimeSpan wait = at - now;
+        return wait < TimeSpan.FromMilliseconds(10) ? TimeSpan.FromMilliseconds(10) : (wait < _options.CycleInterval ? wait : _options.CycleInterval);
     }
 
     private async Task<bool> TryReserveAsync(RelayCandidate candidate, CancellationToken cancellationToken, bool isStatic = false)

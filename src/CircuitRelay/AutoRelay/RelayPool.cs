@@ -132,6 +132,25 @@ public sealed class RelayPool
     /// <summary>How many relays pass the filters now.</summary>
     public int CandidateCount => WithRanked(ranked => ranked.Count);
 
+    /// <summary>When the first backoff now running ends, or <see langword="null"/> when no relay is backed off.</summary>
+    internal DateTimeOffset? EarliestBackoffEnd()
+    {
+        DateTimeOffset now = _time.GetUtcNow();
+        DateTimeOffset? earliest = null;
+        lock (_lock)
+        {
+            foreach (RelayInfo info in _infos.Values)
+            {
+                if (info.State?.BackoffUntil is { } until && until > now && (earliest is null || until < earliest))
+                {
+                    earliest = until;
+                }
+            }
+        }
+
+        return earliest;
+    }
+
     /// <summary>Every candidate, best first.</summary>
     public IReadOnlyList<RelayCandidate> GetCandidates()
     {

@@ -14,8 +14,11 @@ public sealed class RelayPoolOptions
     /// </summary>
     public bool AllowPrivateAddresses { get; set; }
 
-    /// <summary>The first backoff after a failure; it doubles with each further failure. Default 5 seconds.</summary>
-    public TimeSpan BackoffBase { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// The first backoff after a failure; it doubles with each further failure. Default 1 second, so a relay that
+    /// restarted is used again within seconds (the worker wakes when a backoff ends while it is short of relays).
+    /// </summary>
+    public TimeSpan BackoffBase { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>The longest backoff. Default 1 hour (go-libp2p's autorelay backoff).</summary>
     public TimeSpan BackoffCap { get; set; } = TimeSpan.FromHours(1);

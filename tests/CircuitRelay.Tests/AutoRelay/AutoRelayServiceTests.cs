@@ -130,6 +130,25 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task NextCycleDelay_StaticRelayRefusedThenBack_NextCycleWhenItsBackoffEndsAndItIsHeldAgain()
+    {
+        TestNode fixedRelay = Relay("203.0.113.1", o => o.AllowReservation = (_, _) => false, configured: false);
+        AutoRelayService worker = Worker(desired: 1, staticRelays: [fixedRelay.Address]);
+        await worker.RunCycleAsync().Within();
+        worker.Relays.Should().BeEmpty();
+
+        TimeSpan delay = worker.NextCycleDelay(held: 0);
+
+        delay.Should().BeLessThanOrEqualTo(TimeSpan.FromSeconds(1.25), "a lost relay is retried when its first backoff (1 s, jittered) ends, not at the next 30 s cycle");
+        RelayServer server = (RelayServer)_owned.Single(o => o is RelayServer);
+        server.UpdateOptions(new RelayServerOptions());
+        _fixture.Time.Advance(delay);
+        await worker.RunCycleAsync().Within();
+        worker.Relays.Should().Equal(fixedRelay.Id);
+        worker.NextCycleDelay(held: 1).Should().Be(new AutoRelayOptions().CycleInterval, "nothing is missing any more");
+    }
+
+    [Fact]
     public void Constructor_StaticRelayWithoutPeerId_NamesTheOption()
     {
         Func<AutoRelayService> create = () => Worker(staticRelays: [Multiaddr.Parse("/ip4/192.0.2.9/tcp/4001")]);
@@ -171,7 +190,7 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
         worker.GetSnapshot().PendingProbes.Should().Be(1);
         _fixture.Logs.Collector.GetSnapshot().Should().Contain(r => r.Id.Id == 506 && r.Message.Contains("does not list"));
 
-        _fixture.Time.Advance(TimeSpan.FromSeconds(7)); // past the first backoff: 5 s with a jitter of at most 1.25
+        _fixture.Time.Advance(TimeSpan.FromSeconds(2)); // past the first backoff: 1 s with a jitter of at most 1.25
         await worker.RunCycleAsync().Within();
 
         worker.GetSnapshot().Counters.ProbesFailed.Should().Be(2);
