@@ -86,13 +86,21 @@ internal sealed class RelayKnobs
         DefaultValueFactory = _ => 1024,
     };
 
+    private readonly Option<int> _maxPerIp = new("--max-connections-per-ip") { Description = "Inbound connections open or upgrading from one IP address; 0 = no cap.", DefaultValueFactory = _ => 32 };
+    private readonly Option<int> _maxPerSubnet = new("--max-connections-per-subnet") { Description = "Inbound connections from one IPv4 /24 or IPv6 /56; 0 = no cap.", DefaultValueFactory = _ => 128 };
+    private readonly Option<int> _idleTimeout = new("--idle-timeout")
+    {
+        Description = "Seconds an inbound connection may carry no stream before it is closed (reservation holders are kept); 0 = never.",
+        DefaultValueFactory = _ => 120,
+    };
+
     /// <summary>Adds every knob to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
         foreach (Option option in new Option[]
         {
             _ttl, _maxReservations, _perIp, _perAsn, _maxCircuits, _perPeer, _duration, _data, _bandwidth, _burst,
-            _reserveRate, _connectRate, _reserveRateIp, _connectRateIp, _streamWindow, _maxInbound,
+            _reserveRate, _connectRate, _reserveRateIp, _connectRateIp, _streamWindow, _maxInbound, _maxPerIp, _maxPerSubnet, _idleTimeout,
         })
         {
             command.Add(option);
@@ -138,11 +146,20 @@ internal sealed class RelayKnobs
             throw new ArgumentException("--max-inbound-connections must be at least 1.");
         }
 
+        int perIp = parse.GetValue(_maxPerIp), perSubnet = parse.GetValue(_maxPerSubnet), idle = parse.GetValue(_idleTimeout);
+        if (perIp < 0 || perSubnet < 0 || idle < 0)
+        {
+            throw new ArgumentException("--max-connections-per-ip, --max-connections-per-subnet and --idle-timeout must be 0 or more.");
+        }
+
         return host =>
         {
             host.MaxStreamReceiveWindow = window;
             host.StreamReceiveWindow = Math.Min(host.StreamReceiveWindow, window);
             host.MaxInboundConnections = maxInbound;
+            host.MaxInboundConnectionsPerIp = perIp;
+            host.MaxInboundConnectionsPerSubnet = perSubnet;
+            host.InboundIdleTimeout = idle == 0 ? null : TimeSpan.FromSeconds(idle);
         };
     }
 }

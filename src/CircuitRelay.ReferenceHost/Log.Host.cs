@@ -46,4 +46,13 @@ internal static partial class Log
 
     [LoggerMessage(213, LogLevel.Warning, "Accepting on {Address} ({Transport}) failed; the listener stops")]
     public static partial void AcceptFailed(ILogger logger, string transport, Multiaddr address, Exception exception);
+
+    [LoggerMessage(214, LogLevel.Information, "Inbound connection from {Address} refused: {Reason}")]
+    public static partial void InboundConnectionRefusedForItsAddress(ILogger logger, Multiaddr address, string reason);
+
+    [LoggerMessage(215, LogLevel.Information, "Idle inbound connection {ConnectionId} from {Peer} at {Address} closed: no stream for {Seconds} s")]
+    public static partial void IdleConnectionClosed(ILogger logger, string connectionId, PeerId peer, Multiaddr address, long seconds);
+
+    [LoggerMessage(216, LogLevel.Information, "Idle inbound connection {ConnectionId} from {Peer} at {Address} trimmed: {Max} inbound connections reached and a new one arrived")]
+    public static partial void IdleConnectionTrimmed(ILogger logger, string connectionId, PeerId peer, Multiaddr address, int max);
 }

@@ -15,6 +15,12 @@ internal sealed class HostConnection(ConnectionInfo info, ITransportConnection r
     /// <summary>Whether the connection holds a place under <see cref="Libp2pHostOptions.MaxInboundConnections"/>.</summary>
     public bool CountsInbound { get; } = countsInbound;
 
+    /// <summary>Since when the idle sweep has seen the connection without a stream; <see langword="null"/> while it carries one.</summary>
+    public DateTimeOffset? IdleSince { get; set; }
+
+    /// <summary>Whether <see cref="CloseAsync"/> has begun.</summary>
+    public bool IsClosing => Volatile.Read(ref _closed) != 0;
+
     /// <summary>The task that serves the connection's inbound streams and forgets it when it ends.</summary>
     public Task? Served { get; set; }
 

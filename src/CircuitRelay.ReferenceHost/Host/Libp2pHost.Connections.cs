@@ -70,6 +70,7 @@ public sealed partial class Libp2pHost
             if (!established && countsInbound)
             {
                 Interlocked.Decrement(ref _inboundConnections);
+                ReleaseInboundAddress(raw.RemoteAddress);
             }
         }
     }
@@ -253,6 +254,7 @@ public sealed partial class Libp2pHost
             if (connection.CountsInbound)
             {
                 Interlocked.Decrement(ref _inboundConnections);
+                ReleaseInboundAddress(connection.Info.RemoteAddress);
             }
 
             if (lastToPeer)

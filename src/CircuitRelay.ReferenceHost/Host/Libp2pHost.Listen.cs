@@ -106,9 +106,18 @@ public sealed partial class Libp2pHost
     private void OnAccepted(ITransportConnection raw)
     {
         bool countsInbound = raw.Relay is null;
-        if (countsInbound && Interlocked.Increment(ref _inboundConnections) > _options.MaxInboundConnections)
+        if (countsInbound && !TryAcquireInboundAddress(raw.RemoteAddress, out string? refusal))
+        {
+            Log.InboundConnectionRefusedForItsAddress(_logger, raw.RemoteAddress, refusal!);
+            Refuse(raw);
+            return;
+        }
+
+        // Over the global cap an idle connection gives way (trimmed) before the new one is refused.
+        if (countsInbound && Interlocked.Increment(ref _inboundConnections) > _options.MaxInboundConnections && !TrimOneIdleInbound())
         {
             Interlocked.Decrement(ref _inboundConnections);
+            ReleaseInboundAddress(raw.RemoteAddress);
             Log.InboundConnectionRefused(_logger, raw.RemoteAddress, _options.MaxInboundConnections);
             Refuse(raw); // RST: nothing was said, nothing is owed
             return;
@@ -120,6 +129,7 @@ public sealed partial class Libp2pHost
             if (countsInbound)
             {
                 Interlocked.Decrement(ref _inboundConnections);
+                ReleaseInboundAddress(raw.RemoteAddress);
             }
 
             Log.ConnectionRefusedByGate(_logger, raw.RemoteAddress, decision.Reason ?? "denied");

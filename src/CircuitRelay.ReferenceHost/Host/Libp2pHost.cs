@@ -97,6 +97,7 @@ public sealed partial class Libp2pHost
         try
         {
             host.StartServices();
+            host.StartIdleSweep();
             foreach (string address in options.ListenAddresses)
             {
                 await host.ListenAsync(Multiaddr.Parse(address), cancellationToken).ConfigureAwait(false);
@@ -328,6 +329,10 @@ public sealed partial class Libp2pHost
         }
 
         await StopServicesAsync().ConfigureAwait(false);
+        if (_idleSweep is not null)
+        {
+            await _idleSweep.DisposeAsync().ConfigureAwait(false);
+        }
 
         // Relayed connections first, in order, while the connections to their relays still run: closing those first
         // (the shutdown below ends every connection at once) would reset the circuits instead of closing them.

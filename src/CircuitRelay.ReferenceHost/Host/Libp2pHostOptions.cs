@@ -60,12 +60,39 @@ public sealed class Libp2pHostOptions
     /// </summary>
     public int MaxInboundConnections { get; set; } = 1024;
 
+    /// <summary>
+    /// Inbound direct connections open or upgrading from one IP address; one more is reset when accepted. 0 = no cap.
+    /// Default 32: one address cannot fill <see cref="MaxInboundConnections"/>, nor the pending-handshake places in it.
+    /// </summary>
+    public int MaxInboundConnectionsPerIp { get; set; } = 32;
+
+    /// <summary>Inbound direct connections open or upgrading from one IPv4 /24 or IPv6 /56 (as go-libp2p's resource manager scopes them). 0 = no cap. Default 128.</summary>
+    public int MaxInboundConnectionsPerSubnet { get; set; } = 128;
+
+    /// <summary>
+    /// An inbound connection that has carried no stream for this long is closed, unless its peer is protected
+    /// (<see cref="IConnectionManagerFeature"/>; the relay protects reservation holders). <see langword="null"/> keeps
+    /// idle connections. At <see cref="MaxInboundConnections"/> the longest-idle unprotected one is trimmed for a new
+    /// one, whatever this is. Default 2 minutes.
+    /// </summary>
+    public TimeSpan? InboundIdleTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Throws <see cref="ArgumentException"/> when an option is invalid.</summary>
     public void Validate()
     {
         if (MaxInboundConnections < 1)
         {
             throw new ArgumentException($"MaxInboundConnections is {MaxInboundConnections}; it must be at least 1.", nameof(MaxInboundConnections));
+        }
+
+        if (MaxInboundConnectionsPerIp < 0 || MaxInboundConnectionsPerSubnet < 0)
+        {
+            throw new ArgumentException("MaxInboundConnectionsPerIp and MaxInboundConnectionsPerSubnet must be 0 (no cap) or more.", MaxInboundConnectionsPerIp < 0 ? nameof(MaxInboundConnectionsPerIp) : nameof(MaxInboundConnectionsPerSubnet));
+        }
+
+        if (InboundIdleTimeout is { } idle && idle <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"InboundIdleTimeout is {idle}; it must be positive, or null to keep idle connections.", nameof(InboundIdleTimeout));
         }
 
         if (StreamReceiveWindow < 256 * 1024)

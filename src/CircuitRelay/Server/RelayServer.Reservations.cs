@@ -77,6 +77,7 @@ public sealed partial class RelayServer
                     entry = new ReservationEntry(peer, ipKey, asn, timer);
                     _reservations[peer] = entry;
                     _metrics.ActiveReservations.Add(1);
+                    _connectionManager?.Protect(peer, ReservationProtectionTag);
                 }
             }
 
@@ -156,6 +157,7 @@ public sealed partial class RelayServer
             }
 
             _reservations.Remove(peer);
+            _connectionManager?.Unprotect(peer, ReservationProtectionTag);
             entry.Timer.Dispose();
             expiry = entry.Expiry;
             _metrics.ActiveReservations.Add(-1);

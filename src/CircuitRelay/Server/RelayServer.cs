@@ -19,6 +19,11 @@ namespace CircuitRelay.Server;
 public sealed partial class RelayServer : IAsyncDisposable
 {
     private readonly ILibp2pHost _host;
+
+    /// <summary>The tag under which a reservation holder's connection is protected from idle trimming.</summary>
+    internal const string ReservationProtectionTag = "circuit-relay-reservation";
+
+    private readonly IConnectionManagerFeature? _connectionManager;
     private readonly ILogger _logger;
     private readonly RelayServerMetrics _metrics;
     private readonly TimeProvider _time;
@@ -62,6 +67,7 @@ public sealed partial class RelayServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(timeProvider);
         options.Validate();
         _host = host;
+        _connectionManager = host.GetFeature<IConnectionManagerFeature>();
         _options = options.Clone();
         _logger = loggerFactory.CreateLogger<RelayServer>();
         _metrics = new RelayServerMetrics(meterFactory);
@@ -199,6 +205,7 @@ public sealed partial class RelayServer : IAsyncDisposable
             foreach (ReservationEntry entry in _reservations.Values)
             {
                 entry.Timer.Dispose();
+                _connectionManager?.Unprotect(entry.Peer, ReservationProtectionTag);
             }
 
             _metrics.ActiveReservations.Add(-_reservations.Count);

@@ -8,6 +8,35 @@ namespace CircuitRelay.Tests.Relay;
 public sealed class ReservationTests
 {
     [Fact]
+    public async Task IdleSweep_ReservationHolderConnection_IsKeptWhileAnIdlePeerIsClosed()
+    {
+        await using var fixture = RelayFixture.Create();
+        TestNode holder = fixture.CreateNode();
+        TestNode idle = fixture.CreateNode();
+        await holder.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
+        await idle.Host.DialAsync(fixture.RelayAddress).Within();
+        var idleClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        fixture.RelayHost.ConnectionClosed += (_, e) =>
+        {
+            if (e.Connection.RemotePeer == idle.Id)
+            {
+                idleClosed.TrySetResult();
+            }
+        };
+        await ListenerTests.WaitUntilAsync(() => fixture.RelayHost.GetConnections(idle.Id).Count == 1);
+
+        // Past the host's default idle timeout (2 minutes) in steps under the reservation's renewal time.
+        for (int i = 0; i < 3; i++)
+        {
+            fixture.Time.Advance(TimeSpan.FromMinutes(1));
+        }
+
+        await idleClosed.Task.Within();
+        fixture.RelayHost.GetConnections(holder.Id).Should().ContainSingle("a reservation holder is protected: its connection carries no stream between renewals");
+        fixture.Server.HasReservation(holder.Id).Should().BeTrue();
+    }
+
+    [Fact]
     public async Task ReserveAsync_OnRelay_ReturnsAddressesVoucherAndLimit()
     {
         await using var fixture = RelayFixture.Create();
