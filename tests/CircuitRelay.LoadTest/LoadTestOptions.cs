@@ -19,6 +19,7 @@ internal sealed class LoadTestOptions
           --skip-throughput    skip part 1 (throughput)
           --skip-memory        skip part 2 (relay memory)
           --skip-autorelay     skip part 3 (automatic relays: time to reachable, after kill -9, after kill -STOP)
+          --skip-flood         skip part 4 (3,000 connections from one address; memory per idle connection)
           --enforce-targets    exit with code 3 when a throughput target (b >= 0.5 a, b >= 10 d) is missed
           --js-dir <path>      the js peer's folder (default: tests/interop/js of this repository)
           --step-timeout <s>   timeout of each step: a process start, a dial, opening all circuits (default 300)
@@ -47,6 +48,8 @@ internal sealed class LoadTestOptions
     public bool SkipMemory { get; private set; }
 
     public bool SkipAutoRelay { get; private set; }
+
+    public bool SkipFlood { get; private set; }
 
     public bool EnforceTargets { get; private set; }
 
@@ -103,6 +106,9 @@ internal sealed class LoadTestOptions
                     break;
                 case "--skip-autorelay":
                     options.SkipAutoRelay = true;
+                    break;
+                case "--skip-flood":
+                    options.SkipFlood = true;
                     break;
                 case "--enforce-targets":
                     options.EnforceTargets = true;

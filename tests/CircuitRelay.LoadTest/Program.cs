@@ -143,6 +143,22 @@ internal static class Program
             }
         }
 
+        if (!options.SkipFlood)
+        {
+            output.WriteLine();
+            output.WriteLine("== 4. Connection flood from one address ==");
+            var test = new ConnectionFloodTest(launcher, options, output);
+            try
+            {
+                test.PrintReport(await test.RunAsync(cancellationToken));
+            }
+            catch (LoadTestException ex)
+            {
+                output.WriteLine($"    FAILED: {ex.Message}");
+                failed = true;
+            }
+        }
+
         output.WriteLine();
         output.WriteLine($"load average at the end: {LoadAverage()}; total time {total.Elapsed.TotalSeconds:F0} s");
         if (failed)
