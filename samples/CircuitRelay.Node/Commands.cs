@@ -94,6 +94,14 @@ internal sealed class RelayKnobs
         DefaultValueFactory = _ => 120,
     };
 
+    private readonly Option<double> _loadCircuitsTight = new("--load-circuits-tight") { Description = "Fraction of --max-circuits from which new circuits get tighter limits and new reservations a shorter TTL.", DefaultValueFactory = _ => 0.75 };
+    private readonly Option<double> _loadCircuitsRefuse = new("--load-circuits-refuse") { Description = "Fraction of --max-circuits from which new reservations and circuits are refused (RESOURCE_LIMIT_EXCEEDED).", DefaultValueFactory = _ => 0.95 };
+    private readonly Option<double> _loadBandwidthTight = new("--load-bandwidth-tight") { Description = "Bytes relayed per second from which limits tighten; 0 = not watched.", DefaultValueFactory = _ => 0 };
+    private readonly Option<double> _loadBandwidthRefuse = new("--load-bandwidth-refuse") { Description = "Bytes relayed per second from which new requests are refused; 0 = not watched.", DefaultValueFactory = _ => 0 };
+    private readonly Option<long> _loadMemoryTight = new("--load-memory-tight") { Description = "Managed heap bytes from which limits tighten; 0 = not watched.", DefaultValueFactory = _ => 0 };
+    private readonly Option<long> _loadMemoryRefuse = new("--load-memory-refuse") { Description = "Managed heap bytes from which new requests are refused; 0 = not watched.", DefaultValueFactory = _ => 0 };
+    private readonly Option<double> _loadTightFactor = new("--load-tight-factor") { Description = "Under load, new circuits' limits and new reservations' TTL are multiplied by this (0 to 1].", DefaultValueFactory = _ => 0.5 };
+
     /// <summary>Adds every knob to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
@@ -101,6 +109,7 @@ internal sealed class RelayKnobs
         {
             _ttl, _maxReservations, _perIp, _perAsn, _maxCircuits, _perPeer, _duration, _data, _bandwidth, _burst,
             _reserveRate, _connectRate, _reserveRateIp, _connectRateIp, _streamWindow, _maxInbound, _maxPerIp, _maxPerSubnet, _idleTimeout,
+            _loadCircuitsTight, _loadCircuitsRefuse, _loadBandwidthTight, _loadBandwidthRefuse, _loadMemoryTight, _loadMemoryRefuse, _loadTightFactor,
         })
         {
             command.Add(option);
@@ -126,7 +135,22 @@ internal sealed class RelayKnobs
             ConnectRateLimitPerPeer = new RateLimitOptions { Permits = parse.GetValue(_connectRate), Period = TimeSpan.FromMinutes(1) },
             ReservationRateLimitPerIp = new RateLimitOptions { Permits = parse.GetValue(_reserveRateIp), Period = TimeSpan.FromMinutes(1) },
             ConnectRateLimitPerIp = new RateLimitOptions { Permits = parse.GetValue(_connectRateIp), Period = TimeSpan.FromMinutes(1) },
+            LoadTightFactor = parse.GetValue(_loadTightFactor),
+            LoadPolicy = new WatermarkLoadPolicy
+            {
+                CircuitsTight = parse.GetValue(_loadCircuitsTight),
+                CircuitsRefuse = parse.GetValue(_loadCircuitsRefuse),
+                BytesPerSecondTight = parse.GetValue(_loadBandwidthTight),
+                BytesPerSecondRefuse = parse.GetValue(_loadBandwidthRefuse),
+                MemoryTight = parse.GetValue(_loadMemoryTight),
+                MemoryRefuse = parse.GetValue(_loadMemoryRefuse),
+            },
         };
+        if (parse.GetValue(_loadCircuitsTight) is < 0 or > 1 || parse.GetValue(_loadCircuitsRefuse) is < 0 or > 1)
+        {
+            throw new ArgumentException("--load-circuits-tight and --load-circuits-refuse are fractions of --max-circuits, from 0 (not watched) to 1.");
+        }
+
         options.Validate();
         return options;
     }

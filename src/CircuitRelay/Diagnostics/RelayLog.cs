@@ -39,6 +39,9 @@ internal static partial class RelayLog
     [LoggerMessage(109, LogLevel.Error, "New relay options were ignored because they are invalid: {Reason}")]
     public static partial void InvalidOptionsIgnored(ILogger logger, string reason);
 
+    [LoggerMessage(110, LogLevel.Warning, "Relay load level {Previous} -> {Level}: {Circuits} of {MaxCircuits} circuits, {BytesPerSecond} B/s, {MemoryBytes} B heap")]
+    public static partial void LoadLevelChanged(ILogger logger, Server.RelayLoadLevel previous, Server.RelayLoadLevel level, int circuits, int maxCircuits, long bytesPerSecond, long memoryBytes);
+
     // Client: 2xx
     [LoggerMessage(200, LogLevel.Information, "Reserved a slot on relay {Relay} until {Expiry:O}")]
     public static partial void Reserved(ILogger logger, PeerId relay, DateTimeOffset expiry);

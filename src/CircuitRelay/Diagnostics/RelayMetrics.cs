@@ -23,9 +23,10 @@ internal static class RelayMetrics
 /// <summary>The relay service's instruments (<c>libp2p.relay.server.*</c>), created from the host application's <see cref="IMeterFactory"/>.</summary>
 internal sealed class RelayServerMetrics
 {
-    public RelayServerMetrics(IMeterFactory meterFactory)
+    public RelayServerMetrics(IMeterFactory meterFactory, Func<int> loadLevel)
     {
         Meter meter = RelayMetrics.CreateMeter(meterFactory);
+        meter.CreateObservableGauge("libp2p.relay.server.load.level", loadLevel, "{level}", "The load level the policy last decided: 0 normal, 1 tight (limits and TTL scaled down), 2 refusing new requests.");
         ActiveReservations = meter.CreateUpDownCounter<long>("libp2p.relay.server.reservations.active", "{reservation}", "Reservations currently held on this relay.");
         Reservations = meter.CreateCounter<long>("libp2p.relay.server.reservations", "{reservation}", "Reservation requests, by outcome (accepted, renewed, refused) and status.");
         ReservationsEnded = meter.CreateCounter<long>("libp2p.relay.server.reservations.ended", "{reservation}", "Reservations ended, by reason (expired, disconnected).");

@@ -61,6 +61,13 @@ public sealed partial class RelayServer
             return;
         }
 
+        RelayLoadLevel level = EvaluateLoad(options);
+        if (level == RelayLoadLevel.Refusing)
+        {
+            await RefuseConnectAsync(request, target, RelayStatus.ResourceLimitExceeded, "relay under load").ConfigureAwait(false);
+            return;
+        }
+
         if (!TryAddCircuit(from, target, options, out string? capReason))
         {
             await RefuseConnectAsync(request, target, RelayStatus.ResourceLimitExceeded, capReason).ConfigureAwait(false);
@@ -72,7 +79,7 @@ public sealed partial class RelayServer
         bool slotHeld = true;
         try
         {
-            RelayLimit? limit = options.GetCircuitLimit();
+            RelayLimit? limit = options.GetCircuitLimit(level);
             ILibp2pStream stop;
             try
             {

@@ -50,8 +50,16 @@ public sealed partial class RelayServer
             return;
         }
 
+        RelayLoadLevel level = EvaluateLoad(options);
+        if (level == RelayLoadLevel.Refusing && !HasReservation(peer))
+        {
+            await RefuseReservationAsync(request, RelayStatus.ResourceLimitExceeded, "relay under load").ConfigureAwait(false);
+            return;
+        }
+
         uint? asn = ip is not null ? options.AsnResolver?.Invoke(ip) : null;
-        DateTimeOffset expiry = DateTimeOffset.FromUnixTimeSeconds((_time.GetUtcNow() + options.ReservationTtl).ToUnixTimeSeconds());
+        TimeSpan ttl = level == RelayLoadLevel.Tight ? TimeSpan.FromSeconds(Math.Max(1, Math.Floor(options.ReservationTtl.TotalSeconds * options.LoadTightFactor))) : options.ReservationTtl;
+        DateTimeOffset expiry = DateTimeOffset.FromUnixTimeSeconds((_time.GetUtcNow() + ttl).ToUnixTimeSeconds());
         bool renewed;
         string? refusal = null;
         lock (_lock)
@@ -96,7 +104,7 @@ public sealed partial class RelayServer
 
         PeerId self = _host.Identity.PeerId;
         byte[] voucher = new ReservationVoucher(self, peer, expiry).Seal(_host.Identity);
-        if (!await request.AcceptAsync(expiry, PublicAddresses(self, options), voucher, options.GetCircuitLimit()).ConfigureAwait(false))
+        if (!await request.AcceptAsync(expiry, PublicAddresses(self, options), voucher, options.GetCircuitLimit(level)).ConfigureAwait(false))
         {
             // The peer never learnt about it: take the reservation back (go does the same).
             if (!renewed)

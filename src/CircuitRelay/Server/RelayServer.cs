@@ -50,6 +50,12 @@ public sealed partial class RelayServer : IAsyncDisposable
     private long _connectsRefused;
     private long _requestsRejected;
     private long _bytesToTarget;
+    private readonly WatermarkLoadPolicy _defaultLoadPolicy = new();
+    private readonly Lock _rateLock = new();
+    private long _rateSampleAt;
+    private long _rateSampleBytes;
+    private double _bytesPerSecond;
+    private int _loadLevel;
     private long _bytesToSource;
 
     /// <summary>Creates a relay service with fixed options (change them later with <see cref="UpdateOptions"/>).</summary>
@@ -70,7 +76,7 @@ public sealed partial class RelayServer : IAsyncDisposable
         _connectionManager = host.GetFeature<IConnectionManagerFeature>();
         _options = options.Clone();
         _logger = loggerFactory.CreateLogger<RelayServer>();
-        _metrics = new RelayServerMetrics(meterFactory);
+        _metrics = new RelayServerMetrics(meterFactory, () => Volatile.Read(ref _loadLevel));
         _time = timeProvider;
         _reservePeerLimiter = new(timeProvider);
         _reserveIpLimiter = new(timeProvider);
@@ -159,7 +165,55 @@ public sealed partial class RelayServer : IAsyncDisposable
                 RequestsRejected = Interlocked.Read(ref _requestsRejected),
                 BytesToTarget = Interlocked.Read(ref _bytesToTarget),
                 BytesToSource = Interlocked.Read(ref _bytesToSource),
+                LoadLevel = (RelayLoadLevel)Volatile.Read(ref _loadLevel),
             };
+        }
+    }
+
+    /// <summary>Asks the load policy how to treat a new request now; logs when the level changes.</summary>
+    private RelayLoadLevel EvaluateLoad(RelayServerOptions options)
+    {
+        IRelayLoadPolicy policy = options.LoadPolicy ?? _defaultLoadPolicy;
+        int circuits;
+        lock (_lock)
+        {
+            circuits = _circuitCount;
+        }
+
+        bool measureMemory = policy is not WatermarkLoadPolicy watermarks || watermarks.WatchesMemory;
+        var load = new RelayLoad(circuits, options.MaxCircuits, BytesPerSecond(), measureMemory ? GC.GetTotalMemory(forceFullCollection: false) : 0);
+        RelayLoadLevel level = policy.Evaluate(load);
+        int previous = Interlocked.Exchange(ref _loadLevel, (int)level);
+        if (previous != (int)level)
+        {
+            RelayLog.LoadLevelChanged(_logger, (RelayLoadLevel)previous, level, load.ActiveCircuits, load.MaxCircuits, (long)load.BytesPerSecond, load.MemoryBytes);
+        }
+
+        return level;
+    }
+
+    /// <summary>Bytes relayed per second, both directions, over the last second or more (on the injected clock).</summary>
+    private double BytesPerSecond()
+    {
+        long bytes = Interlocked.Read(ref _bytesToTarget) + Interlocked.Read(ref _bytesToSource);
+        lock (_rateLock)
+        {
+            if (_rateSampleAt == 0)
+            {
+                _rateSampleAt = _time.GetTimestamp();
+                _rateSampleBytes = bytes;
+                return 0;
+            }
+
+            TimeSpan elapsed = _time.GetElapsedTime(_rateSampleAt);
+            if (elapsed >= TimeSpan.FromSeconds(1))
+            {
+                _bytesPerSecond = (bytes - _rateSampleBytes) / elapsed.TotalSeconds;
+                _rateSampleAt = _time.GetTimestamp();
+                _rateSampleBytes = bytes;
+            }
+
+            return _bytesPerSecond;
         }
     }
 

@@ -66,6 +66,9 @@ public sealed record RelayServerStatistics
     /// <summary>Reservations currently held.</summary>
     public int ActiveReservations { get; init; }
 
+    /// <summary>The load level the policy last decided (see <see cref="RelayServerOptions.LoadPolicy"/>).</summary>
+    public RelayLoadLevel LoadLevel { get; init; }
+
     /// <summary>Circuits currently relayed.</summary>
     public int ActiveCircuits { get; init; }
 

@@ -94,6 +94,33 @@ public sealed class RelayServerOptions
     /// <summary>Maps an IP address to its autonomous system number for <see cref="MaxReservationsPerAsn"/> (code-only).</summary>
     public Func<IPAddress, uint?>? AsnResolver { get; set; }
 
+    /// <summary>
+    /// Decides how the relay treats new requests under load (code-only); <see langword="null"/> is a
+    /// <see cref="WatermarkLoadPolicy"/> with its defaults (circuits tight at 75 % and refusing at 95 % of
+    /// <see cref="MaxCircuits"/>, with hysteresis).
+    /// </summary>
+    public IRelayLoadPolicy? LoadPolicy { get; set; }
+
+    /// <summary>
+    /// At <see cref="RelayLoadLevel.Tight"/>, new circuits get their duration and data limits, and new reservations their
+    /// TTL, multiplied by this (more than 0, at most 1). Default 0.5.
+    /// </summary>
+    public double LoadTightFactor { get; set; } = 0.5;
+
+    /// <summary>The circuit limit at <paramref name="level"/>: the configured one, scaled by <see cref="LoadTightFactor"/> when tight (at least 1 s and 1 byte).</summary>
+    internal RelayLimit? GetCircuitLimit(RelayLoadLevel level)
+    {
+        RelayLimit? limit = GetCircuitLimit();
+        if (limit is null || level != RelayLoadLevel.Tight)
+        {
+            return limit;
+        }
+
+        TimeSpan duration = limit.Duration > TimeSpan.Zero ? TimeSpan.FromSeconds(Math.Max(1, Math.Floor(limit.Duration.TotalSeconds * LoadTightFactor))) : TimeSpan.Zero;
+        ulong data = limit.DataBytes > 0 ? Math.Max(1UL, (ulong)(limit.DataBytes * LoadTightFactor)) : 0;
+        return new RelayLimit(duration, data);
+    }
+
     /// <summary>The limit these options put on circuits, or <see langword="null"/> when unlimited.</summary>
     public RelayLimit? GetCircuitLimit()
         => CircuitDurationLimit <= TimeSpan.Zero && CircuitDataLimit <= 0
@@ -104,6 +131,7 @@ public sealed class RelayServerOptions
     public void Validate()
     {
         Check(ReservationTtl > TimeSpan.Zero, nameof(ReservationTtl), "must be positive");
+        Check(LoadTightFactor > 0 && LoadTightFactor <= 1, nameof(LoadTightFactor), "must be more than 0 and at most 1");
         Check(MaxReservations >= 0, nameof(MaxReservations), "must not be negative");
         Check(MaxReservationsPerIp >= 0, nameof(MaxReservationsPerIp), "must not be negative");
         Check(MaxReservationsPerAsn >= 0, nameof(MaxReservationsPerAsn), "must not be negative");

@@ -279,10 +279,11 @@ public sealed class RelayFixture : IAsyncDisposable
         {
             // The fixture's clock only moves when a test advances it, often by minutes or hours (TTLs, renewals,
             // timeouts of the relay). The host's own deadlines would then fire whenever a test crosses them, in the
-            // middle of an unrelated flow: keep-alive pings off, and the handshake, dial and stream-negotiation
+            // middle of an unrelated flow: keep-alive pings and the idle sweep off, and the handshake, dial and stream-negotiation
             // deadlines far beyond any test's total advance (30 days; the CancellationTokenSource limit is ~49 days).
             // Every handshake and negotiation completes without the clock moving, so no test relies on them.
             KeepAliveInterval = null,
+            InboundIdleTimeout = null,
             HandshakeTimeout = HostDeadline,
             DialTimeout = HostDeadline,
             StreamNegotiationTimeout = HostDeadline,

@@ -8,32 +8,21 @@ namespace CircuitRelay.Tests.Relay;
 public sealed class ReservationTests
 {
     [Fact]
-    public async Task IdleSweep_ReservationHolderConnection_IsKeptWhileAnIdlePeerIsClosed()
+    public async Task Reservation_HolderIsProtectedFromIdleTrimmingWhileItLasts()
     {
         await using var fixture = RelayFixture.Create();
         TestNode holder = fixture.CreateNode();
-        TestNode idle = fixture.CreateNode();
-        await holder.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
-        await idle.Host.DialAsync(fixture.RelayAddress).Within();
-        var idleClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        fixture.RelayHost.ConnectionClosed += (_, e) =>
-        {
-            if (e.Connection.RemotePeer == idle.Id)
-            {
-                idleClosed.TrySetResult();
-            }
-        };
-        await ListenerTests.WaitUntilAsync(() => fixture.RelayHost.GetConnections(idle.Id).Count == 1);
+        TestNode other = fixture.CreateNode();
+        await other.Host.DialAsync(fixture.RelayAddress).Within();
 
-        // Past the host's default idle timeout (2 minutes) in steps under the reservation's renewal time.
-        for (int i = 0; i < 3; i++)
-        {
-            fixture.Time.Advance(TimeSpan.FromMinutes(1));
-        }
+        RelayReservation reservation = await holder.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
 
-        await idleClosed.Task.Within();
-        fixture.RelayHost.GetConnections(holder.Id).Should().ContainSingle("a reservation holder is protected: its connection carries no stream between renewals");
-        fixture.Server.HasReservation(holder.Id).Should().BeTrue();
+        fixture.RelayHost.IsProtected(holder.Id).Should().BeTrue("a reservation's connection carries no stream between renewals, yet must stay");
+        fixture.RelayHost.IsProtected(other.Id).Should().BeFalse();
+        await reservation.DisposeAsync();
+        await RelayFixture.DisconnectAsync(holder, fixture.RelayId);
+        await ListenerTests.WaitUntilAsync(() => !fixture.Server.HasReservation(holder.Id));
+        fixture.RelayHost.IsProtected(holder.Id).Should().BeFalse("the protection ends with the reservation");
     }
 
     [Fact]
