@@ -129,34 +129,14 @@ internal static class Program
 
         if (!options.SkipAutoRelay)
         {
-            output.WriteLine();
-            output.WriteLine("== 3. Automatic relays ==");
             var test = new AutoRelayTest(launcher, options, output);
-            try
-            {
-                test.PrintReport(await test.RunAsync(cancellationToken));
-            }
-            catch (LoadTestException ex)
-            {
-                output.WriteLine($"    FAILED: {ex.Message}");
-                failed = true;
-            }
+            failed |= !await RunPartAsync(output, "3. Automatic relays", async () => test.PrintReport(await test.RunAsync(cancellationToken)));
         }
 
         if (!options.SkipFlood)
         {
-            output.WriteLine();
-            output.WriteLine("== 4. Connection flood from one address ==");
             var test = new ConnectionFloodTest(launcher, options, output);
-            try
-            {
-                test.PrintReport(await test.RunAsync(cancellationToken));
-            }
-            catch (LoadTestException ex)
-            {
-                output.WriteLine($"    FAILED: {ex.Message}");
-                failed = true;
-            }
+            failed |= !await RunPartAsync(output, "4. Connection flood from one address", async () => test.PrintReport(await test.RunAsync(cancellationToken)));
         }
 
         output.WriteLine();
@@ -175,6 +155,24 @@ internal static class Program
 
         output.WriteLine("load test done");
         return 0;
+    }
+
+    /// <summary>Prints the part's heading and runs it; a failed step is reported as a FAILED line.</summary>
+    /// <returns>Whether the part ran without a failed step.</returns>
+    private static async Task<bool> RunPartAsync(TextWriter output, string title, Func<Task> run)
+    {
+        output.WriteLine();
+        output.WriteLine($"== {title} ==");
+        try
+        {
+            await run();
+            return true;
+        }
+        catch (LoadTestException ex)
+        {
+            output.WriteLine($"    FAILED: {ex.Message}");
+            return false;
+        }
     }
 
     private static void PrintMachine(LoadTestOptions options, PeerLauncher launcher, TextWriter output)

@@ -36,6 +36,36 @@ internal static class PipeTesting
     }
 
     /// <summary>A stream handler that echoes every byte, half-closes after the remote's FIN, then disposes the stream.</summary>
+    /// <summary>
+    /// Reads everything until a read fails, as an application would after its connection broke: the bytes received, in
+    /// order, the exception, and whether any read before it claimed a clean end of stream (it must not).
+    /// </summary>
+    public static async Task<(byte[] Received, Exception? Failure, bool SawCleanEnd)> ReadUntilFailureAsync(this PipeReader reader)
+    {
+        var received = new MemoryStream();
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await reader.ReadAsync().AsTask().WaitAsync(Bounded.Timeout);
+                foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+                {
+                    received.Write(segment.Span);
+                }
+
+                reader.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    return (received.ToArray(), null, true);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is not TimeoutException)
+        {
+            return (received.ToArray(), ex, false);
+        }
+    }
+
     public static async Task EchoAsync(ILibp2pStream stream, CancellationToken cancellationToken)
     {
         await using (stream)
