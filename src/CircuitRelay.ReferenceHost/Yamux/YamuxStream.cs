@@ -398,7 +398,12 @@ internal sealed partial class YamuxStream : IDuplexPipe, IAsyncDisposable
             _resetException = createException(Id);
             if (drainFirst)
             {
-                _input.Completion.Fail(_resetException);
+                // A stream whose peer already finished (FIN) ended cleanly: its reader keeps that clean end.
+                if (!_receiveCompleted)
+                {
+                    _input.Completion.Fail(_resetException);
+                }
+
                 CompleteReceiveLocked(null);
             }
             else

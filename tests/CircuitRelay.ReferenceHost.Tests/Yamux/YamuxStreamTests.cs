@@ -146,6 +146,38 @@ public sealed class YamuxStreamTests
     }
 
     [Fact]
+    public async Task SessionEnds_StreamThatGotItsFin_ReadsTheDataThenACleanEnd()
+    {
+        (YamuxSession session, RawYamuxPeer peer) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession s = session;
+        await peer.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn | YamuxFlags.Fin, 1, (uint)Hello.Length), Hello).Within();
+        YamuxStream inbound = (await session.AcceptStreamAsync().Within())!;
+
+        await peer.Pipe.Output.CompleteAsync(); // the connection ends after the stream's FIN
+        await session.Completion.ContinueWith(_ => { }, TaskScheduler.Default).Within();
+
+        (await PipeTesting.ReadToEndAsync(inbound.Input).Within()).Should().Equal(Hello, "a stream that finished keeps its clean end when the session goes");
+    }
+
+    [Fact]
+    public async Task SessionEnds_StreamWithoutFin_ReadsTheDataThenTheSessionError()
+    {
+        (YamuxSession session, RawYamuxPeer peer) = YamuxPair.CreateWithRawPeer(sessionIsClient: false);
+        await using YamuxSession s = session;
+        await peer.SendAsync(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.Syn, 1, (uint)Hello.Length), Hello).Within();
+        YamuxStream inbound = (await session.AcceptStreamAsync().Within())!;
+
+        await peer.SendRawAsync([0x00, 0x00, 0x00]).Within(); // part of a header, then the end
+        await peer.Pipe.Output.CompleteAsync();
+        await session.Completion.ContinueWith(_ => { }, TaskScheduler.Default).Within();
+
+        (byte[] received, Exception? failure, bool sawCleanEnd) = await inbound.Input.ReadUntilFailureAsync();
+        received.Should().Equal(Hello, "what arrived before the session failed is still delivered");
+        sawCleanEnd.Should().BeFalse();
+        failure.Should().BeAssignableTo<IOException>();
+    }
+
+    [Fact]
     public async Task Output_CompletedByServer_ClientReadsEndAndCanStillWrite()
     {
         (YamuxSession client, YamuxSession server) = YamuxPair.Create();
