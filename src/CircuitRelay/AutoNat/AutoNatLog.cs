@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Logging;
+
+namespace CircuitRelay.AutoNat;
+
+/// <summary>Log events of AutoNAT (ids 600–609).</summary>
+internal static partial class AutoNatLog
+{
+    [LoggerMessage(600, LogLevel.Debug, "AutoNAT request from {Peer} answered {Status}: {Text}")]
+    public static partial void Answered(ILogger logger, PeerId peer, AutoNatStatus status, string text);
+
+    [LoggerMessage(601, LogLevel.Debug, "AutoNAT dial-back to {Peer} at {Address} failed: {Reason}")]
+    public static partial void DialBackFailed(ILogger logger, PeerId peer, Multiaddr address, string reason);
+
+    [LoggerMessage(602, LogLevel.Information, "Reachability {Previous} -> {Current}: {Explanation}")]
+    public static partial void ReachabilityChanged(ILogger logger, Adverts.NodeRole previous, Adverts.NodeRole current, string explanation);
+}
