@@ -13,4 +13,7 @@ internal static partial class AutoNatLog
 
     [LoggerMessage(602, LogLevel.Information, "Reachability {Previous} -> {Current}: {Explanation}")]
     public static partial void ReachabilityChanged(ILogger logger, Adverts.NodeRole previous, Adverts.NodeRole current, string explanation);
+
+    [LoggerMessage(603, LogLevel.Debug, "AutoNAT probe to {Server} failed: {Reason}")]
+    public static partial void ProbeFailed(ILogger logger, PeerId server, string reason);
 }

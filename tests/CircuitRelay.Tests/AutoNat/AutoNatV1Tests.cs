@@ -115,6 +115,42 @@ public sealed class AutoNatV1Tests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Service_ThreeServersOnDistinctNetworks_NodeBecomesPublicAndServersAreNotAskedAgainWithinTheCooldown()
+    {
+        TestNode[] servers = [ServerNode("192.0.2.1"), ServerNode("198.51.100.50"), ServerNode("203.0.113.60")];
+        TestNode node = _fixture.CreatePublicNode("192.0.2.10");
+        foreach (TestNode server in servers)
+        {
+            await ConnectAndIdentifyAsync(node, server);
+        }
+
+        await using var service = new AutoNatService(node.Host, new AutoNatServiceOptions { RngSeed = 3 }, _fixture.Logs.Factory, _fixture.Time);
+        var changes = new List<NodeRole>();
+        service.ReachabilityChanged += (_, role) => changes.Add(role);
+
+        for (int i = 0; i < 3; i++)
+        {
+            (await service.ProbeOnceAsync().Within())!.Status.Should().Be(AutoNatStatus.Ok);
+        }
+
+        service.Role.Should().Be(NodeRole.Public);
+        changes.Should().Equal(NodeRole.Public);
+        (await service.ProbeOnceAsync().Within()).Should().BeNull("every server was asked within the cooldown");
+        service.ProbesSent.Should().Be(3);
+    }
+
+    [Fact]
+    public async Task Service_ForcedRole_OverridesAndNeverProbes()
+    {
+        await using var service = new AutoNatService(_fixture.CreateNode().Host, new AutoNatServiceOptions { ForcedRole = NodeRole.Private }, _fixture.Logs.Factory, _fixture.Time);
+
+        service.Start();
+
+        service.Role.Should().Be(NodeRole.Private);
+        service.ProbesSent.Should().Be(0);
+    }
+
+    [Fact]
     public void Tracker_ThreeAgreeingResultsFromDistinctNetworks_TurnsPublic()
     {
         var tracker = new ReachabilityTracker(_fixture.Logs.Factory);
@@ -167,6 +203,29 @@ public sealed class AutoNatV1Tests : IAsyncDisposable
         }
 
         await _fixture.DisposeAsync();
+    }
+
+    private static async Task ConnectAndIdentifyAsync(TestNode node, TestNode server)
+    {
+        var identified = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        node.Host.PeerIdentified += (_, e) =>
+        {
+            if (e.Record.Peer == server.Id && e.Record.Supports(AutoNatServer.ProtocolId))
+            {
+                identified.TrySetResult();
+            }
+        };
+        await node.Host.DialAsync(server.Address).Within();
+        await identified.Task.Within();
+    }
+
+    private TestNode ServerNode(string ip)
+    {
+        TestNode node = _fixture.CreatePublicNode(ip);
+        var server = new AutoNatServer(node.Host, new AutoNatServerOptions { RngSeed = 1 }, _fixture.Logs.Factory, _fixture.Time);
+        server.Start();
+        _owned.Add(server);
+        return node;
     }
 
     private AutoNatServer Server(Action<AutoNatServerOptions>? configure = null)

@@ -1,0 +1,214 @@
+using CircuitRelay.Abstractions;
+using CircuitRelay.Adverts;
+using Microsoft.Extensions.Logging;
+
+namespace CircuitRelay.AutoNat;
+
+/// <summary>
+/// Learns the node's reachability with AutoNAT v1: asks connected servers (peers whose Identify lists
+/// <see cref="AutoNatServer.ProtocolId"/>, over direct connections, chosen at random from a seed, none asked again within
+/// <see cref="AutoNatServiceOptions.ServerCooldown"/>), often while the answer is unknown and rarely once settled, again
+/// when the node's addresses change, and decides through a <see cref="ReachabilityTracker"/> (no flapping). A forced
+/// role (<see cref="AutoNatServiceOptions.ForcedRole"/>) overrides it all.
+/// </summary>
+public sealed class AutoNatService : IAsyncDisposable
+{
+    private readonly ILibp2pHost _host;
+    private readonly IPeerStoreFeature _peers;
+    private readonly IAddressesFeature? _addresses;
+    private readonly AutoNatClient _client;
+    private readonly ReachabilityTracker _tracker;
+    private readonly AutoNatServiceOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<PeerId, DateTimeOffset> _asked = [];
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly CancellationTokenSource _shutdown = new();
+    private Task? _loop;
+    private long _probes;
+
+    /// <summary>Creates the service; <see cref="Start"/> runs it.</summary>
+    /// <exception cref="NotSupportedException">The host lacks <see cref="IPeerStoreFeature"/> (where the servers are found).</exception>
+    public AutoNatService(ILibp2pHost host, AutoNatServiceOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        options.Validate();
+        _host = host;
+        _peers = host.GetRequiredFeature<IPeerStoreFeature>("AutoNAT");
+        _addresses = host.GetFeature<IAddressesFeature>();
+        _client = new AutoNatClient(host, timeProvider);
+        _tracker = new ReachabilityTracker(loggerFactory, options.Confidence);
+        _tracker.ReachabilityChanged += (_, role) => ReachabilityChanged?.Invoke(this, role);
+        _options = options;
+        _logger = loggerFactory.CreateLogger<AutoNatService>();
+        _time = timeProvider;
+        _random = new Random(options.RngSeed);
+    }
+
+    /// <summary>Raised when the node's reachability changed (never while a role is forced).</summary>
+    public event EventHandler<NodeRole>? ReachabilityChanged;
+
+    /// <summary>The node's role now: the forced one, else what AutoNAT decided.</summary>
+    public NodeRole Role => _options.ForcedRole != NodeRole.Unknown ? _options.ForcedRole : _tracker.State;
+
+    /// <summary>The tracker behind <see cref="Role"/> (its current run toward a change).</summary>
+    public ReachabilityTracker Tracker => _tracker;
+
+    /// <summary>Probes sent so far.</summary>
+    public long ProbesSent => Interlocked.Read(ref _probes);
+
+    /// <summary>Starts probing (nothing when a role is forced).</summary>
+    public void Start()
+    {
+        if (_options.ForcedRole != NodeRole.Unknown)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (_loop is not null)
+            {
+                return;
+            }
+
+            if (_addresses is not null)
+            {
+                _addresses.AddressesChanged += OnAddressesChanged;
+            }
+
+            _loop = Task.Run(() => LoopAsync(_shutdown.Token));
+        }
+    }
+
+    /// <summary>
+    /// Asks one server now (a connected AutoNAT server not asked within the cooldown, chosen at random) and records the
+    /// answer. The loop calls it; tests and callers may too.
+    /// </summary>
+    /// <returns>The answer, or <see langword="null"/> when no server could be asked.</returns>
+    public async Task<AutoNatProbeResult?> ProbeOnceAsync(CancellationToken cancellationToken = default)
+    {
+        PeerId? server = PickServer();
+        if (server is null)
+        {
+            return null;
+        }
+
+        ConnectionInfo? direct = _host.GetConnections(server).FirstOrDefault(c => !c.IsRelayed);
+        if (direct is null || !direct.RemoteAddress.TryGetIPAddress(out System.Net.IPAddress? serverIp))
+        {
+            return null;
+        }
+
+        Interlocked.Increment(ref _probes);
+        try
+        {
+            AutoNatProbeResult result = await _client.ProbeAsync(server, cancellationToken: cancellationToken).ConfigureAwait(false);
+            _tracker.Record(serverIp, result.Status);
+            return result;
+        }
+        catch (Exception ex) when (ex is IOException or TimeoutException)
+        {
+            AutoNatLog.ProbeFailed(_logger, server, ex.Message);
+            return null;
+        }
+    }
+
+    /// <summary>Stops probing. Idempotent.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_shutdown.IsCancellationRequested)
+        {
+            return;
+        }
+
+        if (_addresses is not null)
+        {
+            _addresses.AddressesChanged -= OnAddressesChanged;
+        }
+
+        await _shutdown.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        _shutdown.Dispose();
+        _wake.Dispose();
+    }
+
+    private PeerId? PickServer()
+    {
+        DateTimeOffset now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            PeerId[] servers =
+            [
+                .. _host.Connections()
+                    .Where(p => _peers.GetPeer(p)?.Supports(AutoNatServer.ProtocolId) == true)
+                    .Where(p => !_asked.TryGetValue(p, out DateTimeOffset at) || now - at >= _options.ServerCooldown)
+                    .OrderBy(p => p.ToString(), StringComparer.Ordinal),
+            ];
+            if (servers.Length == 0)
+            {
+                return null;
+            }
+
+            PeerId chosen = servers[_random.Next(servers.Length)];
+            _asked[chosen] = now;
+            return chosen;
+        }
+    }
+
+    private async Task LoopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(_options.BootDelay, _time, cancellationToken).ConfigureAwait(false);
+            while (true)
+            {
+                await ProbeOnceAsync(cancellationToken).ConfigureAwait(false);
+                bool settled = _tracker.State != NodeRole.Unknown && _tracker.Run.Count == 0;
+                using var wakeOrTimer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                Task timer = Task.Delay(settled ? _options.RefreshInterval : _options.RetryInterval, _time, wakeOrTimer.Token);
+                Task woken = _wake.WaitAsync(wakeOrTimer.Token);
+                await Task.WhenAny(timer, woken).ConfigureAwait(false);
+                await wakeOrTimer.CancelAsync().ConfigureAwait(false);
+                await Task.WhenAll(timer, woken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopped.
+        }
+    }
+
+    private void OnAddressesChanged(object? sender, EventArgs e)
+    {
+        if (!_shutdown.IsCancellationRequested && _wake.CurrentCount == 0)
+        {
+            try
+            {
+                _wake.Release();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed meanwhile.
+            }
+        }
+    }
+}
+
+/// <summary>The peers a host has connections to.</summary>
+internal static class HostConnectionsExtensions
+{
+    public static IEnumerable<PeerId> Connections(this ILibp2pHost host)
+        => host.GetFeature<IConnectionsFeature>() is { } connections
+            ? connections.Connections.Where(c => !c.IsRelayed).Select(c => c.RemotePeer).Distinct()
+            : [];
+}
