@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using CircuitRelay.Adverts;
+using CircuitRelay.AutoNat;
 using CircuitRelay.AutoRelay;
 using CircuitRelay.Server;
 
@@ -24,8 +25,16 @@ internal static class NodeCommand
     public static Command Create(Option<string?> identity, Option<bool> verbose, Option<bool> exitOnStdinClose)
     {
         var listen = CommandHelpers.ListenOption("Address to listen on directly (repeatable); none = a private node that is reachable only through relays.");
-        var relayService = new Option<string>("--relay-service") { Description = "Serve as a relay and advertise it: on or off.", DefaultValueFactory = _ => "off" };
-        relayService.AcceptOnlyFromAmong("on", "off");
+        var relayService = new Option<string>("--relay-service") { Description = "Serve as a relay and advertise it: on, off, or auto (while the role is public).", DefaultValueFactory = _ => "auto" };
+        relayService.AcceptOnlyFromAmong("on", "off", "auto");
+        var role = new Option<string>("--role") { Description = "auto (AutoNAT decides), public (serve as a relay) or private (reserve through relays).", DefaultValueFactory = _ => "auto" };
+        role.AcceptOnlyFromAmong("auto", "public", "private");
+        var autonat = new Option<string>("--autonat") { Description = "AutoNAT v1 client and server: on or off.", DefaultValueFactory = _ => "on" };
+        autonat.AcceptOnlyFromAmong("on", "off");
+        var autonatAllowPrivate = new Option<bool>("--autonat-allow-private") { Description = "The AutoNAT server dials private and loopback addresses (labs, LANs)." };
+        var autonatConfidence = new Option<int>("--autonat-confidence") { Description = "Agreeing AutoNAT results from distinct /24 (or /48) networks needed to change the role.", DefaultValueFactory = _ => 3 };
+        var autonatBootDelay = new Option<double>("--autonat-boot-delay") { Description = "Seconds before the first AutoNAT probe.", DefaultValueFactory = _ => 15 };
+        var autonatRetry = new Option<double>("--autonat-retry") { Description = "Seconds between AutoNAT probes while the role is not settled.", DefaultValueFactory = _ => 90 };
         var capacity = new Option<int?>("--advertise-capacity") { Description = "Reservations the relay advert says it accepts. Default: --max-reservations." };
         var advertTtl = new Option<int>("--advertise-ttl") { Description = "Seconds each relay advert is valid (1 to 86400); it is sealed anew at half of it.", DefaultValueFactory = _ => 1800 };
         var advertise = new Option<string[]>("--advertise-address") { Description = "Address the relay advert carries (repeatable). Default: the listen addresses.", Arity = ArgumentArity.ZeroOrMore };
@@ -49,6 +58,7 @@ internal static class NodeCommand
         {
             listen, relayService, capacity, advertTtl, advertise, reservations, candidates, minSources, maxRelays, maxPeersPerRelay, rngSeed,
             allowPrivate, livenessInterval, livenessTimeout, reserveTimeout, cycle,
+            role, autonat, autonatAllowPrivate, autonatConfidence, autonatBootDelay, autonatRetry,
         };
         knobs.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -56,10 +66,27 @@ internal static class NodeCommand
             NodeSettings settings;
             try
             {
+                int confidence = parse.GetValue(autonatConfidence);
+                if (confidence < 1)
+                {
+                    throw new ArgumentException($"--autonat-confidence is {confidence}; it must be at least 1.");
+                }
+
                 settings = new NodeSettings
                 {
                     Listen = parse.GetValue(listen) ?? [],
-                    RelayService = parse.GetValue(relayService) == "on",
+                    RelayService = parse.GetValue(relayService)!,
+                    Role = parse.GetValue(role) switch { "public" => NodeRole.Public, "private" => NodeRole.Private, _ => NodeRole.Unknown },
+                    AutoNat = parse.GetValue(autonat) == "on",
+                    AutoNatServer = new AutoNatServerOptions { AllowPrivate = parse.GetValue(autonatAllowPrivate), RngSeed = parse.GetValue(rngSeed) ?? Random.Shared.Next() },
+                    AutoNatService = new AutoNatServiceOptions
+                    {
+                        Confidence = confidence,
+                        BootDelay = TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(autonatBootDelay))),
+                        RetryInterval = Seconds(parse.GetValue(autonatRetry), "--autonat-retry"),
+                        RngSeed = parse.GetValue(rngSeed) ?? Random.Shared.Next(),
+                    },
+                    ServerFactory = () => knobs.BuildServerOptions(parse),
                     Server = knobs.BuildServerOptions(parse),
                     Host = knobs.BuildHostOptions(parse),
                     Advert = BuildAdvert(parse.GetValue(capacity), parse.GetValue(advertTtl), parse.GetValue(advertise) ?? []),
@@ -102,17 +129,56 @@ internal static class NodeCommand
             Output.Line($"listening {address.WithPeerId(node.Id)}");
         }
 
-        if (settings.RelayService)
+        node.StartGossip();
+        AutoNatService? autonat = null;
+        if (settings.AutoNat)
         {
-            node.StartRelayService(settings.Server, settings.Advert);
+            node.Own(new AutoNatServer(node.Host, settings.AutoNatServer, node.LoggerFactory, TimeProvider.System)).Start();
+            settings.AutoNatService.ForcedRole = settings.Role;
+            autonat = node.Own(new AutoNatService(node.Host, settings.AutoNatService, node.LoggerFactory, TimeProvider.System));
         }
 
-        node.StartGossip();
+        bool keepsReservations = settings.AutoRelay.StaticRelays.Count > 0;
+        AutoRelayService? worker = null;
+        var roleLock = new SemaphoreSlim(1, 1);
 
-        // A private node (or any node given relays to use) keeps reservations; a relay without candidates needs none.
-        if (!settings.RelayService || settings.AutoRelay.Candidates.Count > 0 || settings.AutoRelay.StaticRelays.Count > 0)
+        // public: serve as a relay (with --relay-service auto) and release the automatic reservations unless candidates
+        // or static relays were given; private or unknown: reserve through relays, stop accepting new reservations.
+        async Task ApplyAsync(NodeRole role)
         {
-            node.StartAutoRelay(settings.AutoRelay, settings.Pool);
+            await roleLock.WaitAsync(CancellationToken.None);
+            try
+            {
+                Output.Line($"role {role.ToString().ToLowerInvariant()}");
+                bool serve = settings.RelayService == "on" || (settings.RelayService == "auto" && role == NodeRole.Public);
+                if (serve || node.Relay is not null)
+                {
+                    node.SetRelayService(serve, settings.ServerFactory, settings.Advert);
+                }
+
+                bool reserve = role != NodeRole.Public ? settings.RelayService != "on" || keepsReservations : keepsReservations;
+                if (reserve)
+                {
+                    worker ??= node.StartAutoRelay(settings.AutoRelay, settings.Pool);
+                    worker.Start();
+                }
+                else if (worker is not null)
+                {
+                    await worker.StopAsync(CancellationToken.None);
+                }
+            }
+            finally
+            {
+                roleLock.Release();
+            }
+        }
+
+        NodeRole initial = settings.Role;
+        await ApplyAsync(initial);
+        if (autonat is not null)
+        {
+            autonat.ReachabilityChanged += (_, role) => _ = ApplyAsync(role);
+            autonat.Start();
         }
 
         Output.Line("ready");
@@ -227,7 +293,18 @@ internal static class NodeCommand
     {
         public required IReadOnlyList<string> Listen { get; init; }
 
-        public required bool RelayService { get; init; }
+        /// <summary>on, off or auto.</summary>
+        public required string RelayService { get; init; }
+
+        public required NodeRole Role { get; init; }
+
+        public required bool AutoNat { get; init; }
+
+        public required AutoNatServerOptions AutoNatServer { get; init; }
+
+        public required AutoNatServiceOptions AutoNatService { get; init; }
+
+        public required Func<RelayServerOptions> ServerFactory { get; init; }
 
         public required RelayServerOptions Server { get; init; }
 

@@ -20,6 +20,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
 {
     private readonly List<IAsyncDisposable> _owned = [];
     private RelayAdvertPublisher? _publisher;
+    private AdvertGossipService? _gossip;
 
     private NodeRuntime(ILoggerFactory loggerFactory, NodeMeterFactory meters, Libp2pHost host, RelayClient client, CircuitTransport transport)
     {
@@ -80,34 +81,72 @@ internal sealed class NodeRuntime : IAsyncDisposable
         return runtime;
     }
 
-    /// <summary>Serves as a relay and seals this node's relay advert (its capacity defaults to the server's reservation cap); prints <c>relay-service on</c>.</summary>
-    public RelayServer StartRelayService(RelayServerOptions options, RelayAdvertOptions advert)
-    {
-        RelayServer relay = Own(new RelayServer(Host, options, LoggerFactory, Meters, TimeProvider.System));
-        relay.Start();
-        advert.Capacity = advert.Capacity == 0 ? (uint)options.MaxReservations : advert.Capacity;
-        _publisher = new RelayAdvertPublisher(Host, advert, TimeProvider.System, () => relay.GetStatistics().ActiveReservations);
-        Output.Line("relay-service on");
-        return relay;
-    }
+    /// <summary>The relay server, once <see cref="SetRelayService"/> turned it on.</summary>
+    public RelayServer? Relay { get; private set; }
 
-    /// <summary>Gossips relay adverts with every peer (this node's own first, when it is a relay) into <see cref="Book"/>.</summary>
-    public AdvertGossipService StartGossip()
+    /// <summary>
+    /// Turns the relay service on (serving, its advert sealed and gossiped; the advert's capacity defaults to the
+    /// server's reservation cap) or off (new reservations and circuits refused while held ones and running circuits go
+    /// on, the advert withdrawn). Prints <c>relay-service on|off</c> when it changes.
+    /// </summary>
+    /// <param name="on">On or off.</param>
+    /// <param name="options">Makes the server's options (a fresh object each call: turning off adds refusing hooks to one).</param>
+    /// <param name="advert">What the advert says.</param>
+    public void SetRelayService(bool on, Func<RelayServerOptions> options, RelayAdvertOptions advert)
     {
-        RelayAdvertPublisher? publisher = _publisher;
-        AdvertGossipService gossip = Own(new AdvertGossipService(
-            Host,
-            Book,
-            new AdvertGossipOptions { LocalAdvert = publisher is null ? null : () => publisher.Current },
-            LoggerFactory,
-            TimeProvider.System));
-        gossip.Start();
-        if (publisher is not null)
+        if (on == (Volatile.Read(ref _publisher) is not null))
         {
-            publisher.Changed += (_, _) => _ = gossip.PushToAllAsync(CancellationToken.None);
+            return;
         }
 
-        return gossip;
+        if (on)
+        {
+            RelayServerOptions serving = options();
+            if (Relay is null)
+            {
+                Relay = Own(new RelayServer(Host, serving, LoggerFactory, Meters, TimeProvider.System));
+                Relay.Start();
+            }
+            else
+            {
+                Relay.UpdateOptions(serving);
+            }
+
+            RelayServer relay = Relay;
+            advert.Capacity = advert.Capacity == 0 ? (uint)serving.MaxReservations : advert.Capacity;
+            Volatile.Write(ref _publisher, new RelayAdvertPublisher(Host, advert, TimeProvider.System, () => relay.GetStatistics().ActiveReservations));
+            _publisher!.Changed += (_, _) => _ = _gossip?.PushToAllAsync(CancellationToken.None);
+            Output.Line("relay-service on");
+        }
+        else
+        {
+            RelayServerOptions closed = options();
+            closed.AllowReservation = (_, _) => false;
+            closed.AllowConnect = (_, _, _) => false;
+            Relay!.UpdateOptions(closed);
+            Interlocked.Exchange(ref _publisher, null)?.Dispose();
+            Output.Line("relay-service off");
+        }
+    }
+
+    /// <summary>Serves as a relay and seals this node's relay advert; prints <c>relay-service on</c>.</summary>
+    public RelayServer StartRelayService(RelayServerOptions options, RelayAdvertOptions advert)
+    {
+        SetRelayService(true, () => options, advert);
+        return Relay!;
+    }
+
+    /// <summary>Gossips relay adverts with every peer (this node's own first, while it serves as a relay) into <see cref="Book"/>.</summary>
+    public AdvertGossipService StartGossip()
+    {
+        _gossip = Own(new AdvertGossipService(
+            Host,
+            Book,
+            new AdvertGossipOptions { LocalAdvert = () => Volatile.Read(ref _publisher)?.Current },
+            LoggerFactory,
+            TimeProvider.System));
+        _gossip.Start();
+        return _gossip;
     }
 
     /// <summary>

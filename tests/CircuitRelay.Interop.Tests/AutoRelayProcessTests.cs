@@ -105,6 +105,26 @@ public sealed class AutoRelayProcessTests(ITestOutputHelper output) : IAsyncDisp
         }
     }
 
+    [Fact]
+    public async Task Node_AutoNatFindsItPublic_ItStartsServingAsARelayAndReleasesItsReservation()
+    {
+        RelayProcess relay = await DotnetRelayAsync("--autonat-allow-private");
+        PeerProcess node = Own(Peers.Start(
+            Impl.Dotnet,
+            "node (role auto)",
+            output,
+            "node", "--listen", Peers.LoopbackAnyPort, "--relay-candidate", relay.Candidate,
+            "--autonat-confidence", "1", "--autonat-boot-delay", "0", "--autonat-retry", "1"));
+        (await node.WaitForLineAsync("role")).Should().Be("unknown");
+        string reachable = await node.WaitForLineAsync("reachable");
+
+        (await node.WaitForLineAsync("role", rest => rest == "public")).Should().Be("public", "the relay's AutoNAT server dialed it back on loopback");
+        await node.WaitForLineAsync("relay-service", rest => rest == "on");
+        (await node.WaitForLineAsync("unreachable")).Should().Be(reachable, "a public node releases its automatic reservations");
+        string address = node.Lines.First(l => l.StartsWith("listening ", StringComparison.Ordinal))["listening ".Length..];
+        (await Peers.RunClientAsync(Impl.Dotnet, output, "reserve", address)).ShouldSucceedWith("reserved");
+    }
+
     [Theory]
     [InlineData("node", "--relay-service", "on")]
     [InlineData("relay")]
@@ -157,9 +177,9 @@ public sealed class AutoRelayProcessTests(ITestOutputHelper output) : IAsyncDisp
         return disposable;
     }
 
-    private async Task<RelayProcess> DotnetRelayAsync()
+    private async Task<RelayProcess> DotnetRelayAsync(params string[] extra)
     {
-        PeerProcess process = Own(Peers.Start(Impl.Dotnet, ".NET relay", output, "node", "--relay-service", "on", "--listen", Peers.LoopbackAnyPort));
+        PeerProcess process = Own(Peers.Start(Impl.Dotnet, ".NET relay", output, ["node", "--relay-service", "on", "--listen", Peers.LoopbackAnyPort, .. extra]));
         string peerId = await process.WaitForLineAsync("peer");
         string address = await process.WaitForLineAsync("listening");
         await process.WaitForLineAsync("ready");
