@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using CircuitRelay.Adverts;
 using CircuitRelay.AutoNat;
+using CircuitRelay.Inbound;
 using CircuitRelay.AutoRelay;
 using CircuitRelay.Server;
 
@@ -34,6 +35,8 @@ internal static class NodeCommand
         var autonatAllowPrivate = new Option<bool>("--autonat-allow-private") { Description = "The AutoNAT server dials private and loopback addresses (labs, LANs)." };
         var autonatConfidence = new Option<int>("--autonat-confidence") { Description = "Agreeing AutoNAT results from distinct /24 (or /48) networks needed to change the role.", DefaultValueFactory = _ => 3 };
         var autonatBootDelay = new Option<double>("--autonat-boot-delay") { Description = "Seconds before the first AutoNAT probe.", DefaultValueFactory = _ => 15 };
+        var capPerRelay = new Option<int>("--inbound-cap-per-relay") { Description = "Relayed connections through one relay at once; 0 = no cap.", DefaultValueFactory = _ => 16 };
+        var capPrivate = new Option<int>("--inbound-cap-private") { Description = "Inbound direct connections while the role is private; 0 = no cap.", DefaultValueFactory = _ => 0 };
         var autonatRetry = new Option<double>("--autonat-retry") { Description = "Seconds between AutoNAT probes while the role is not settled.", DefaultValueFactory = _ => 90 };
         var capacity = new Option<int?>("--advertise-capacity") { Description = "Reservations the relay advert says it accepts. Default: --max-reservations." };
         var advertTtl = new Option<int>("--advertise-ttl") { Description = "Seconds each relay advert is valid (1 to 86400); it is sealed anew at half of it.", DefaultValueFactory = _ => 1800 };
@@ -58,7 +61,7 @@ internal static class NodeCommand
         {
             listen, relayService, capacity, advertTtl, advertise, reservations, candidates, minSources, maxRelays, maxPeersPerRelay, rngSeed,
             allowPrivate, livenessInterval, livenessTimeout, reserveTimeout, cycle,
-            role, autonat, autonatAllowPrivate, autonatConfidence, autonatBootDelay, autonatRetry,
+            role, autonat, autonatAllowPrivate, autonatConfidence, autonatBootDelay, autonatRetry, capPerRelay, capPrivate,
         };
         knobs.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -66,6 +69,11 @@ internal static class NodeCommand
             NodeSettings settings;
             try
             {
+                if (parse.GetValue(capPerRelay) < 0 || parse.GetValue(capPrivate) < 0)
+                {
+                    throw new ArgumentException("--inbound-cap-per-relay and --inbound-cap-private must be 0 (no cap) or more.");
+                }
+
                 int confidence = parse.GetValue(autonatConfidence);
                 if (confidence < 1)
                 {
@@ -87,6 +95,7 @@ internal static class NodeCommand
                         RngSeed = parse.GetValue(rngSeed) ?? Random.Shared.Next(),
                     },
                     ServerFactory = () => knobs.BuildServerOptions(parse),
+                    InboundCaps = new InboundCapsOptions { PerRelay = parse.GetValue(capPerRelay), WhilePrivate = parse.GetValue(capPrivate) },
                     Server = knobs.BuildServerOptions(parse),
                     Host = knobs.BuildHostOptions(parse),
                     Advert = BuildAdvert(parse.GetValue(capacity), parse.GetValue(advertTtl), parse.GetValue(advertise) ?? []),
@@ -138,6 +147,7 @@ internal static class NodeCommand
             autonat = node.Own(new AutoNatService(node.Host, settings.AutoNatService, node.LoggerFactory, TimeProvider.System));
         }
 
+        using var caps = new InboundCapsGate(node.Host, settings.InboundCaps, () => autonat?.Role ?? settings.Role, node.LoggerFactory, node.Meters);
         bool keepsReservations = settings.AutoRelay.StaticRelays.Count > 0;
         AutoRelayService? worker = null;
         var roleLock = new SemaphoreSlim(1, 1);
@@ -305,6 +315,8 @@ internal static class NodeCommand
         public required AutoNatServiceOptions AutoNatService { get; init; }
 
         public required Func<RelayServerOptions> ServerFactory { get; init; }
+
+        public required InboundCapsOptions InboundCaps { get; init; }
 
         public required RelayServerOptions Server { get; init; }
 

@@ -8,7 +8,7 @@ namespace CircuitRelay.Interop.Tests;
 /// relay as candidates of a private <c>node</c> that is given nothing but <c>--relay-candidate</c> addresses.
 /// </summary>
 [Collection(InteropCollection.Name)]
-public sealed class AutoRelayProcessTests(ITestOutputHelper output) : IAsyncDisposable
+public sealed class AutoRelayProcessTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const int EchoBytes = 64 * 1024;
     private readonly List<IAsyncDisposable> _owned = [];
@@ -155,7 +155,10 @@ public sealed class AutoRelayProcessTests(ITestOutputHelper output) : IAsyncDisp
         node.Lines.Should().ContainSingle().Which.Should().StartWith("error invalid configuration: " + named);
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>Stops every process the test started (xunit 2 calls this; it does not call IAsyncDisposable on test classes).</summary>
+    public async Task DisposeAsync()
     {
         for (int i = _owned.Count - 1; i >= 0; i--)
         {

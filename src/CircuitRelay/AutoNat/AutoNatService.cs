@@ -170,7 +170,7 @@ public sealed class AutoNatService : IAsyncDisposable
         try
         {
             await Task.Delay(_options.BootDelay, _time, cancellationToken).ConfigureAwait(false);
-            while (true)
+            while (!cancellationToken.IsCancellationRequested)
             {
                 await ProbeOnceAsync(cancellationToken).ConfigureAwait(false);
                 bool settled = _tracker.State != NodeRole.Unknown && _tracker.Run.Count == 0;

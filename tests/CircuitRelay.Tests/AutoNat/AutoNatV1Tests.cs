@@ -140,6 +140,17 @@ public sealed class AutoNatV1Tests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Service_StartedThenDisposed_StopsItsLoop()
+    {
+        var service = new AutoNatService(_fixture.CreateNode().Host, new AutoNatServiceOptions { BootDelay = TimeSpan.Zero }, _fixture.Logs.Factory, _fixture.Time);
+        service.Start();
+        await ListenerTests.WaitUntilAsync(() => _fixture.Time.TimersCreated > 0);
+
+        // A loop that went on after the stop (it did: nothing to probe, a cancelled wait, again) never ends its task.
+        await service.DisposeAsync().AsTask().Within();
+    }
+
+    [Fact]
     public async Task Service_ForcedRole_OverridesAndNeverProbes()
     {
         await using var service = new AutoNatService(_fixture.CreateNode().Host, new AutoNatServiceOptions { ForcedRole = NodeRole.Private }, _fixture.Logs.Factory, _fixture.Time);
