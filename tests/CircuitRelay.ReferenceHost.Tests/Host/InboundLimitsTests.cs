@@ -10,7 +10,7 @@ namespace CircuitRelay.ReferenceHost.Tests.Host;
 /// Inbound caps per address and subnet, idle inbound connections closed, and an idle one trimmed for a new one at the
 /// global cap: reference hosts over the memory transport on a manual clock.
 /// </summary>
-public sealed class InboundLimitsTests : IAsyncDisposable
+public sealed class InboundLimitsTests : IAsyncLifetime
 {
     private readonly MemoryNetwork _network = new();
     private readonly ManualTimeProvider _time = new();
@@ -106,7 +106,9 @@ public sealed class InboundLimitsTests : IAsyncDisposable
         validate.Should().Throw<ArgumentException>().WithMessage("*MaxInboundConnectionsPerIp*");
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (Libp2pHost host in _hosts)
         {

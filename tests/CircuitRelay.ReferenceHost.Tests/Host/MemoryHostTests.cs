@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace CircuitRelay.ReferenceHost.Tests.Host;
 
 /// <summary>The host over the memory transport, with Noise (the default) and with /plaintext/2.0.0.</summary>
-public sealed class MemoryHostTests : IAsyncDisposable
+public sealed class MemoryHostTests : IAsyncLifetime
 {
     private readonly MemoryNetwork _network = new();
     private readonly HostTestKit _kit = new();
@@ -57,7 +57,9 @@ public sealed class MemoryHostTests : IAsyncDisposable
         noise.Connections.Should().BeEmpty();
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         await _kit.DisposeAsync();
         _network.Dispose();

@@ -12,7 +12,7 @@ using GossipMessage = CircuitRelay.Adverts.Pb.AdvertGossip;
 namespace CircuitRelay.Tests.Adverts;
 
 /// <summary>The advert gossip between reference hosts over the memory transport, on the fixture's manual clock.</summary>
-public sealed class AdvertGossipTests : IAsyncDisposable
+public sealed class AdvertGossipTests : IAsyncLifetime
 {
     private static readonly EventId PeerBanned = new(402, nameof(PeerBanned));
     private readonly RelayFixture _fixture = RelayFixture.Create();
@@ -169,7 +169,9 @@ public sealed class AdvertGossipTests : IAsyncDisposable
         gossip.IsBanned(forwarder.Id).Should().BeFalse("a busy peer is limited, not banned");
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         for (int i = _owned.Count - 1; i >= 0; i--)
         {

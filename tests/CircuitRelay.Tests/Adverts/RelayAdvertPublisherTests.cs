@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace CircuitRelay.Tests.Adverts;
 
 /// <summary>A relay's own advert, sealed from its host on the fixture's manual clock.</summary>
-public sealed class RelayAdvertPublisherTests : IAsyncDisposable
+public sealed class RelayAdvertPublisherTests : IAsyncLifetime
 {
     private readonly RelayFixture _fixture = RelayFixture.Create();
     private int _load;
@@ -121,7 +121,9 @@ public sealed class RelayAdvertPublisherTests : IAsyncDisposable
         book.Get(_fixture.RelayId)!.Advert!.Advert.Capacity.Should().Be(64);
     }
 
-    public ValueTask DisposeAsync() => _fixture.DisposeAsync();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _fixture.DisposeAsync();
 
     private RelayAdvertPublisher Publisher(Action<RelayAdvertOptions>? configure = null)
     {

@@ -11,7 +11,7 @@ using Pb = CircuitRelay.AutoNat.Pb;
 namespace CircuitRelay.Tests.AutoNat;
 
 /// <summary>AutoNAT v1 client and server on reference hosts over the memory transport (public nodes and nodes behind a NAT), on the manual clock.</summary>
-public sealed class AutoNatV1Tests : IAsyncDisposable
+public sealed class AutoNatV1Tests : IAsyncLifetime
 {
     private readonly RelayFixture _fixture = RelayFixture.Create();
     private readonly List<IAsyncDisposable> _owned = [];
@@ -206,7 +206,9 @@ public sealed class AutoNatV1Tests : IAsyncDisposable
         tracker.State.Should().Be(NodeRole.Private);
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         for (int i = _owned.Count - 1; i >= 0; i--)
         {

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 namespace CircuitRelay.Tests.AutoRelay;
 
 /// <summary>The AutoRelay worker on reference hosts over the memory transport: relays on networks of their own, a node behind a NAT.</summary>
-public sealed class AutoRelayServiceTests : IAsyncDisposable
+public sealed class AutoRelayServiceTests : IAsyncLifetime
 {
     private readonly RelayFixture _fixture = RelayFixture.Create();
     private readonly List<IAsyncDisposable> _owned = [];
@@ -328,7 +328,9 @@ public sealed class AutoRelayServiceTests : IAsyncDisposable
         worker.GetSnapshot().Counters.ReservationsClosed.Should().Be(1);
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         for (int i = _owned.Count - 1; i >= 0; i--)
         {
