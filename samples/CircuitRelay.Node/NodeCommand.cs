@@ -35,6 +35,7 @@ internal static class NodeCommand
         var autonatAllowPrivate = new Option<bool>("--autonat-allow-private") { Description = "The AutoNAT server dials private and loopback addresses (labs, LANs)." };
         var autonatConfidence = new Option<int>("--autonat-confidence") { Description = "Agreeing AutoNAT results from distinct /24 (or /48) networks needed to change the role.", DefaultValueFactory = _ => 3 };
         var autonatBootDelay = new Option<double>("--autonat-boot-delay") { Description = "Seconds before the first AutoNAT probe.", DefaultValueFactory = _ => 15 };
+        var external = new Option<string[]>("--external-address") { Description = "An address others reach this node at (repeatable): announced in Identify and, when relaying, in the advert.", Arity = ArgumentArity.ZeroOrMore };
         var capPerRelay = new Option<int>("--inbound-cap-per-relay") { Description = "Relayed connections through one relay at once; 0 = no cap.", DefaultValueFactory = _ => 16 };
         var capPrivate = new Option<int>("--inbound-cap-private") { Description = "Inbound direct connections while the role is private; 0 = no cap.", DefaultValueFactory = _ => 0 };
         var autonatRetry = new Option<double>("--autonat-retry") { Description = "Seconds between AutoNAT probes while the role is not settled.", DefaultValueFactory = _ => 90 };
@@ -61,7 +62,7 @@ internal static class NodeCommand
         {
             listen, relayService, capacity, advertTtl, advertise, reservations, candidates, minSources, maxRelays, maxPeersPerRelay, rngSeed,
             allowPrivate, livenessInterval, livenessTimeout, reserveTimeout, cycle,
-            role, autonat, autonatAllowPrivate, autonatConfidence, autonatBootDelay, autonatRetry, capPerRelay, capPrivate,
+            role, autonat, autonatAllowPrivate, autonatConfidence, autonatBootDelay, autonatRetry, capPerRelay, capPrivate, external,
         };
         knobs.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -95,6 +96,7 @@ internal static class NodeCommand
                         RngSeed = parse.GetValue(rngSeed) ?? Random.Shared.Next(),
                     },
                     ServerFactory = () => knobs.BuildServerOptions(parse),
+                    ExternalAddresses = [.. (parse.GetValue(external) ?? []).Select(a => ParseAddress(a, "--external-address"))],
                     InboundCaps = new InboundCapsOptions { PerRelay = parse.GetValue(capPerRelay), WhilePrivate = parse.GetValue(capPrivate) },
                     Server = knobs.BuildServerOptions(parse),
                     Host = knobs.BuildHostOptions(parse),
@@ -138,13 +140,18 @@ internal static class NodeCommand
             Output.Line($"listening {address.WithPeerId(node.Id)}");
         }
 
+        foreach (Multiaddr address in settings.ExternalAddresses)
+        {
+            node.Host.AddExternalAddress(address);
+        }
+
         node.StartGossip();
         AutoNatService? autonat = null;
         if (settings.AutoNat)
         {
-            node.Own(new AutoNatServer(node.Host, settings.AutoNatServer, node.LoggerFactory, TimeProvider.System)).Start();
+            node.Own(new AutoNatServer(node.Host, settings.AutoNatServer, node.LoggerFactory, node.Meters, TimeProvider.System)).Start();
             settings.AutoNatService.ForcedRole = settings.Role;
-            autonat = node.Own(new AutoNatService(node.Host, settings.AutoNatService, node.LoggerFactory, TimeProvider.System));
+            autonat = node.Own(new AutoNatService(node.Host, settings.AutoNatService, node.LoggerFactory, node.Meters, TimeProvider.System));
         }
 
         using var caps = new InboundCapsGate(node.Host, settings.InboundCaps, () => autonat?.Role ?? settings.Role, node.LoggerFactory, node.Meters);
@@ -317,6 +324,8 @@ internal static class NodeCommand
         public required Func<RelayServerOptions> ServerFactory { get; init; }
 
         public required InboundCapsOptions InboundCaps { get; init; }
+
+        public required IReadOnlyList<Multiaddr> ExternalAddresses { get; init; }
 
         public required RelayServerOptions Server { get; init; }
 

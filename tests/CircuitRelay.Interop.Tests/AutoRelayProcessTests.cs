@@ -145,6 +145,7 @@ public sealed class AutoRelayProcessTests(ITestOutputHelper output) : IAsyncLife
     [InlineData("--relay-candidate", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWAXSpbnqZ6oXdmmmPwn4YCPzusWiHwQEAxNvvwS8WtaDn/p2p-circuit", "--relay-candidate")]
     [InlineData("--advertise-ttl", "0", "--advertise-ttl")]
     [InlineData("--reservation", "/ip4/127.0.0.1/tcp/4001", "--reservation")]
+    [InlineData("--external-address", "not-a-multiaddr", "--external-address")]
     public async Task Node_BadConfiguration_PrintsOneErrorLineNamingTheOptionAndExitsTwo(string option, string value, string named)
     {
         await using PeerProcess node = Peers.StartDaemon(".NET node (bad configuration)", output, "node", option, value);

@@ -1,6 +1,8 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using CircuitRelay.Abstractions;
 using CircuitRelay.AutoRelay;
+using CircuitRelay.Diagnostics;
 using CircuitRelay.Internal;
 using CircuitRelay.Multiformats;
 using Google.Protobuf;
@@ -36,6 +38,7 @@ public sealed class AutoNatServer : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly Dictionary<PeerId, int> _perPeer = [];
     private readonly TaskTracker _running = new();
+    private readonly Counter<long> _requests;
     private int _global;
     private DateTimeOffset _periodEnds;
     private long _served;
@@ -44,12 +47,15 @@ public sealed class AutoNatServer : IAsyncDisposable
     /// <summary>Creates the server; <see cref="Start"/> mounts it.</summary>
     /// <exception cref="NotSupportedException">The host lacks <see cref="IDialFeature"/> or <see cref="IConnectionsFeature"/>.</exception>
     /// <exception cref="ArgumentException">An option is invalid (the message names it).</exception>
-    public AutoNatServer(ILibp2pHost host, AutoNatServerOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider)
+    public AutoNatServer(ILibp2pHost host, AutoNatServerOptions options, ILoggerFactory loggerFactory, IMeterFactory meterFactory, TimeProvider timeProvider)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
+        ArgumentNullException.ThrowIfNull(meterFactory);
         ArgumentNullException.ThrowIfNull(timeProvider);
+        _requests = RelayMetrics.CreateMeter(meterFactory).CreateCounter<long>(
+            "libp2p.autonat.server.requests", "{request}", "AutoNAT dial-back requests answered, by status (ok, dial_error served; dial_refused, bad_request refused) and reason.");
         options.Validate();
         _host = host;
         _dial = host.GetRequiredFeature<IDialFeature>("AutoNAT server");
@@ -94,6 +100,7 @@ public sealed class AutoNatServer : IAsyncDisposable
                 (AutoNatStatus status, string text, Multiaddr? dialed) = await DecideAsync(stream, cancellationToken).ConfigureAwait(false);
                 Interlocked.Increment(ref status is AutoNatStatus.Ok or AutoNatStatus.DialError ? ref _served : ref _refused);
                 AutoNatLog.Answered(_logger, stream.Connection.RemotePeer, status, text);
+                _requests.Add(1, new KeyValuePair<string, object?>("status", StatusTag(status)), new KeyValuePair<string, object?>("reason", text));
                 var response = new Pb.Message
                 {
                     Type = Pb.Message.Types.MessageType.DialResponse,
@@ -246,6 +253,16 @@ public sealed class AutoNatServer : IAsyncDisposable
 
         return candidates;
     }
+
+    /// <summary>The metric tag of a status: <c>ok</c>, <c>dial_error</c>, <c>dial_refused</c>, <c>bad_request</c>, <c>internal_error</c>.</summary>
+    internal static string StatusTag(AutoNatStatus status) => status switch
+    {
+        AutoNatStatus.Ok => "ok",
+        AutoNatStatus.DialError => "dial_error",
+        AutoNatStatus.DialRefused => "dial_refused",
+        AutoNatStatus.BadRequest => "bad_request",
+        _ => "internal_error",
+    };
 
     /// <summary>Counts the request against the per-peer and global limits of the current period.</summary>
     private bool TryAdmit(PeerId peer)

@@ -1,5 +1,7 @@
+using System.Diagnostics.Metrics;
 using CircuitRelay.Abstractions;
 using CircuitRelay.Adverts;
+using CircuitRelay.Diagnostics;
 using Microsoft.Extensions.Logging;
 
 namespace CircuitRelay.AutoNat;
@@ -28,15 +30,21 @@ public sealed class AutoNatService : IAsyncDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private Task? _loop;
     private long _probes;
+    private readonly Counter<long> _probeCounter;
 
     /// <summary>Creates the service; <see cref="Start"/> runs it.</summary>
     /// <exception cref="NotSupportedException">The host lacks <see cref="IPeerStoreFeature"/> (where the servers are found).</exception>
-    public AutoNatService(ILibp2pHost host, AutoNatServiceOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider)
+    public AutoNatService(ILibp2pHost host, AutoNatServiceOptions options, ILoggerFactory loggerFactory, IMeterFactory meterFactory, TimeProvider timeProvider)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
+        ArgumentNullException.ThrowIfNull(meterFactory);
         ArgumentNullException.ThrowIfNull(timeProvider);
+        Meter meter = RelayMetrics.CreateMeter(meterFactory);
+        _probeCounter = meter.CreateCounter<long>("libp2p.autonat.probes", "{probe}", "AutoNAT probes sent, by answer (ok, dial_error, dial_refused, bad_request, internal_error, failed: no answer).");
+        meter.CreateObservableGauge("libp2p.autonat.reachability", () => (int)Role, "{state}", "The node's role: 0 unknown, 1 public, 2 private.");
+        meter.CreateObservableGauge("libp2p.autonat.confidence", () => _tracker!.Run.Count, "{result}", "Agreeing results from distinct networks in the current run toward a change.");
         options.Validate();
         _host = host;
         _peers = host.GetRequiredFeature<IPeerStoreFeature>("AutoNAT");
@@ -109,12 +117,14 @@ public sealed class AutoNatService : IAsyncDisposable
         try
         {
             AutoNatProbeResult result = await _client.ProbeAsync(server, cancellationToken: cancellationToken).ConfigureAwait(false);
+            _probeCounter.Add(1, new KeyValuePair<string, object?>("status", AutoNatServer.StatusTag(result.Status)));
             _tracker.Record(serverIp, result.Status);
             return result;
         }
         catch (Exception ex) when (ex is IOException or TimeoutException)
         {
             AutoNatLog.ProbeFailed(_logger, server, ex.Message);
+            _probeCounter.Add(1, new KeyValuePair<string, object?>("status", "failed"));
             return null;
         }
     }

@@ -6,6 +6,7 @@ using CircuitRelay.Multiformats;
 using CircuitRelay.Tests.Infrastructure;
 using CircuitRelay.Tests.Relay;
 using Google.Protobuf;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Pb = CircuitRelay.AutoNat.Pb;
 
 namespace CircuitRelay.Tests.AutoNat;
@@ -124,9 +125,12 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
             await ConnectAndIdentifyAsync(node, server);
         }
 
-        await using var service = new AutoNatService(node.Host, new AutoNatServiceOptions { RngSeed = 3 }, _fixture.Logs.Factory, _fixture.Time);
+        await using var service = new AutoNatService(node.Host, new AutoNatServiceOptions { RngSeed = 3 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
         var changes = new List<NodeRole>();
         service.ReachabilityChanged += (_, role) => changes.Add(role);
+        using MetricCollector<long> probes = _fixture.Meters.Collect<long>("CircuitRelay", "libp2p.autonat.probes");
+        using MetricCollector<long> served = _fixture.Meters.Collect<long>("CircuitRelay", "libp2p.autonat.server.requests");
+        using MetricCollector<int> reachability = _fixture.Meters.Collect<int>("CircuitRelay", "libp2p.autonat.reachability");
 
         for (int i = 0; i < 3; i++)
         {
@@ -135,6 +139,10 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
 
         service.Role.Should().Be(NodeRole.Public);
         changes.Should().Equal(NodeRole.Public);
+        probes.GetMeasurementSnapshot().Select(m => (string?)m.Tags["status"]).Should().Equal("ok", "ok", "ok");
+        served.GetMeasurementSnapshot().Should().HaveCount(3).And.OnlyContain(m => (string?)m.Tags["status"] == "ok");
+        reachability.RecordObservableInstruments();
+        reachability.LastMeasurement!.Value.Should().Be((int)NodeRole.Public);
         (await service.ProbeOnceAsync().Within()).Should().BeNull("every server was asked within the cooldown");
         service.ProbesSent.Should().Be(3);
     }
@@ -142,7 +150,7 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
     [Fact]
     public async Task Service_StartedThenDisposed_StopsItsLoop()
     {
-        var service = new AutoNatService(_fixture.CreateNode().Host, new AutoNatServiceOptions { BootDelay = TimeSpan.Zero }, _fixture.Logs.Factory, _fixture.Time);
+        var service = new AutoNatService(_fixture.CreateNode().Host, new AutoNatServiceOptions { BootDelay = TimeSpan.Zero }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
         service.Start();
         await ListenerTests.WaitUntilAsync(() => _fixture.Time.TimersCreated > 0);
 
@@ -153,7 +161,7 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
     [Fact]
     public async Task Service_ForcedRole_OverridesAndNeverProbes()
     {
-        await using var service = new AutoNatService(_fixture.CreateNode().Host, new AutoNatServiceOptions { ForcedRole = NodeRole.Private }, _fixture.Logs.Factory, _fixture.Time);
+        await using var service = new AutoNatService(_fixture.CreateNode().Host, new AutoNatServiceOptions { ForcedRole = NodeRole.Private }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
 
         service.Start();
 
@@ -235,7 +243,7 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
     private TestNode ServerNode(string ip)
     {
         TestNode node = _fixture.CreatePublicNode(ip);
-        var server = new AutoNatServer(node.Host, new AutoNatServerOptions { RngSeed = 1 }, _fixture.Logs.Factory, _fixture.Time);
+        var server = new AutoNatServer(node.Host, new AutoNatServerOptions { RngSeed = 1 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
         server.Start();
         _owned.Add(server);
         return node;
@@ -245,7 +253,7 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
     {
         var options = new AutoNatServerOptions { RngSeed = 1 };
         configure?.Invoke(options);
-        var server = new AutoNatServer(_fixture.RelayHost, options, _fixture.Logs.Factory, _fixture.Time);
+        var server = new AutoNatServer(_fixture.RelayHost, options, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
         server.Start();
         _owned.Add(server);
         return server;
