@@ -23,7 +23,8 @@ internal static class BookMemory
         for (int i = 0; i < Relays; i++)
         {
             using var key = KeyIdentity.Generate();
-            var address = Multiaddr.FromIPEndPoint(new IPEndPoint(new IPAddress([198, 51, (byte)(i / 250), (byte)(1 + (i % 250))]), 4001));
+            // Documentation addresses (2001:db8::/32), one /48 each; nothing is dialed.
+            var address = Multiaddr.FromIPEndPoint(new IPEndPoint(new IPAddress([0x20, 0x01, 0x0d, 0xb8, (byte)(i >> 8), (byte)i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), 4001));
             envelopes.Add(new RelayAdvert(key.PeerId, [address], now, TimeSpan.FromHours(1)) { Capacity = 128 }.Seal(key));
         }
 

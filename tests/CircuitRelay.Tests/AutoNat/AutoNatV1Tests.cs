@@ -190,9 +190,10 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
     public void Tracker_AlternatingResults_NeverFlip()
     {
         var tracker = new ReachabilityTracker(_fixture.Logs.Factory);
+        string[] networks = ["192.0.2.1", "198.51.100.1", "203.0.113.1"];
         for (int i = 0; i < 40; i++)
         {
-            tracker.Record(IPAddress.Parse($"192.0.{i}.1"), i % 2 == 0 ? AutoNatStatus.Ok : AutoNatStatus.DialError);
+            tracker.Record(IPAddress.Parse(networks[i % 3]), i % 2 == 0 ? AutoNatStatus.Ok : AutoNatStatus.DialError);
         }
 
         tracker.State.Should().Be(NodeRole.Unknown);
@@ -207,9 +208,9 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
         tracker.State.Should().Be(NodeRole.Public);
 
         tracker.Record(IPAddress.Parse("203.0.113.1"), AutoNatStatus.DialError);
-        tracker.Record(IPAddress.Parse("203.0.114.1"), AutoNatStatus.DialRefused).Should().BeFalse("a refusal is no signal");
+        tracker.Record(IPAddress.Parse("192.0.2.9"), AutoNatStatus.DialRefused).Should().BeFalse("a refusal is no signal");
         tracker.State.Should().Be(NodeRole.Public);
-        tracker.Record(IPAddress.Parse("203.0.115.1"), AutoNatStatus.DialError).Should().BeTrue();
+        tracker.Record(IPAddress.Parse("198.51.100.9"), AutoNatStatus.DialError).Should().BeTrue();
 
         tracker.State.Should().Be(NodeRole.Private);
     }

@@ -44,7 +44,7 @@ public sealed class RobustnessTests
         string[] tokens =
         [
             "/", "/", "/", "ip4", "ip6", "tcp", "udp", "dns", "dns4", "dnsaddr", "ip6zone", "p2p", "ipfs", "p2p-circuit",
-            "certhash", "sni", "ws", "quic-v1", "1.2.3.4", "::1", "::ffff:1.2.3.4", "fe80::", "80", "65535", "65536", "-1",
+            "certhash", "sni", "ws", "quic-v1", "192.0.2.4", "::1", "::ffff:192.0.2.4", "fe80::", "80", "65535", "65536", "-1",
             "example.com", "", " ", "%", "[", "]", "é", PeerIdTests.Ed25519PeerId, PeerIdTests.SpecQmCid,
             "uEiDDq4_xNyDorZBH3TlGazyJdOWSwvo4PUo5YHFMrvDE8g", "zQm", "1", "0", "x",
         ];
