@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 
 namespace CircuitRelay.ReferenceHost.Pipes;
 
@@ -88,8 +89,19 @@ internal sealed class DrainingPipeReader(PipeReader inner) : PipeReader
     public override void Complete(Exception? exception = null) => inner.Complete(exception);
 
     /// <inheritdoc />
-    public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
-        => Completion.Apply(await inner.ReadAsync(cancellationToken).ConfigureAwait(false));
+    /// <remarks>
+    /// On the data path (every Noise read): a read that completed synchronously is passed through without an async
+    /// state machine, and one that did not awaits in a pooled one (as the Yamux stream reader does), so a read
+    /// allocates nothing.
+    /// </remarks>
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        ValueTask<ReadResult> read = inner.ReadAsync(cancellationToken);
+        return read.IsCompletedSuccessfully ? new ValueTask<ReadResult>(Completion.Apply(read.Result)) : AwaitReadAsync(read);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ReadResult> AwaitReadAsync(ValueTask<ReadResult> read) => Completion.Apply(await read.ConfigureAwait(false));
 
     /// <inheritdoc />
     public override bool TryRead(out ReadResult result)
