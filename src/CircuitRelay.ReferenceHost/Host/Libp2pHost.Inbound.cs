@@ -72,11 +72,7 @@ public sealed partial class Libp2pHost : IConnectionManagerFeature
         }
 
         IPAddress ip = endPoint.Address.IsIPv4MappedToIPv6 ? endPoint.Address.MapToIPv4() : endPoint.Address;
-        byte[] bytes = ip.GetAddressBytes();
-        string subnet = ip.AddressFamily == AddressFamily.InterNetwork
-            ? "net4:" + Convert.ToHexString(bytes, 0, 3)
-            : "net6:" + Convert.ToHexString(bytes, 0, 7); // a /56
-        return ["ip:" + Convert.ToHexString(bytes), subnet];
+        return [Internal.Subnet.Of(ip, 32, 128), Internal.Subnet.Of(ip, 24, 56)];
     }
 
     /// <summary>Takes a place for <paramref name="remote"/> under the per-address and per-subnet caps; false (and nothing taken) when one is full.</summary>

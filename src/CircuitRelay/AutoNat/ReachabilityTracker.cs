@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using CircuitRelay.Adverts;
 using Microsoft.Extensions.Logging;
 
@@ -73,7 +72,7 @@ public sealed class ReachabilityTracker
         }
 
         bool saysPublic = status == AutoNatStatus.Ok;
-        string network = NetworkOf(serverAddress);
+        string network = Internal.Subnet.Of(serverAddress);
         NodeRole previous, current;
         string explanation;
         lock (_lock)
@@ -105,14 +104,5 @@ public sealed class ReachabilityTracker
         AutoNatLog.ReachabilityChanged(_logger, previous, current, explanation);
         ReachabilityChanged?.Invoke(this, current);
         return true;
-    }
-
-    private static string NetworkOf(IPAddress address)
-    {
-        IPAddress ip = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
-        byte[] bytes = ip.GetAddressBytes();
-        return ip.AddressFamily == AddressFamily.InterNetwork
-            ? $"{bytes[0]}.{bytes[1]}.{bytes[2]}.0/24"
-            : Convert.ToHexString(bytes, 0, 6).ToLowerInvariant() + "::/48";
     }
 }

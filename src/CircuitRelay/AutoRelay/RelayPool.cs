@@ -364,10 +364,7 @@ public sealed class RelayPool
             yield break;
         }
 
-        byte[] bytes = ip.GetAddressBytes();
-        yield return ip.AddressFamily == AddressFamily.InterNetwork
-            ? "v4:" + Convert.ToHexString(bytes, 0, 3)
-            : "v6:" + Convert.ToHexString(bytes, 0, 6);
+        yield return Internal.Subnet.Of(ip);
         if (_options.AsnResolver?.Invoke(ip) is { } asn)
         {
             yield return "asn:" + asn.ToString(System.Globalization.CultureInfo.InvariantCulture);
