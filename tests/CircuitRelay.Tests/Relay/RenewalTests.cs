@@ -15,11 +15,21 @@ public sealed class RenewalTests
         RelayReservation reservation = await node.Client.ReserveAsync(fixture.RelayId, [fixture.RelayAddress]).Within();
         var renewed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         reservation.Renewed += (_, _) => renewed.TrySetResult();
+        // The relay counts a renewal once its answer is written, which may be after the client has read it.
+        var counted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        fixture.Server.ReservationChanged += (_, e) =>
+        {
+            if (e.Kind == ReservationEventKind.Renewed)
+            {
+                counted.TrySetResult();
+            }
+        };
 
         fixture.Time.Advance(TimeSpan.FromMinutes(44));
         renewed.Task.IsCompleted.Should().BeFalse();
         fixture.Time.Advance(TimeSpan.FromMinutes(1));
         await renewed.Task.Within();
+        await counted.Task.Within();
 
         reservation.Expiry.Should().Be(DateTimeOffset.FromUnixTimeSeconds((fixture.Time.GetUtcNow() + TimeSpan.FromHours(1)).ToUnixTimeSeconds()));
         reservation.IsActive.Should().BeTrue();
