@@ -342,6 +342,14 @@ public sealed partial class Libp2pHost
         }
     }
 
+    private HostConnection? FindConnection(PeerId peer, ConnectionInfo only)
+    {
+        lock (_lock)
+        {
+            return _connections.FirstOrDefault(c => c.Info.RemotePeer == peer && string.Equals(c.Info.Id, only.Id, StringComparison.Ordinal));
+        }
+    }
+
     private async Task<HostConnection> DialAnyAsync(PeerId peer, OpenStreamOptions options, CancellationToken cancellationToken)
     {
         // The caller's addresses first; without any, what the peer store knows (Identify's listen addresses).

@@ -253,10 +253,10 @@ public sealed partial class Libp2pHost
         ArgumentException.ThrowIfNullOrEmpty(protocol);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         options ??= new OpenStreamOptions();
-        HostConnection? connection = FindConnection(peer, options.AllowLimitedConnection);
+        HostConnection? connection = options.Connection is { } only ? FindConnection(peer, only) : FindConnection(peer, options.AllowLimitedConnection);
         if (connection is null)
         {
-            if (options.ExistingConnectionOnly)
+            if (options.ExistingConnectionOnly || options.Connection is not null)
             {
                 throw new IOException($"No usable connection to {peer}.");
             }

@@ -18,6 +18,12 @@ public sealed class OpenStreamOptions
 
     /// <summary>Whether the stream may be opened on a limited (relayed, limited) connection.</summary>
     public bool AllowLimitedConnection { get; init; }
+
+    /// <summary>
+    /// Open the stream on this connection (matched by <see cref="ConnectionInfo.Id"/>) and no other; never dial. An
+    /// AutoNAT v2 dial-back must travel on the connection it just dialed, not on one the peer opened before.
+    /// </summary>
+    public ConnectionInfo? Connection { get; init; }
 }
 
 /// <summary>Options for <see cref="ILibp2pHost.SetStreamHandler"/>.</summary>

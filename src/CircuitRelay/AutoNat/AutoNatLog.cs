@@ -16,4 +16,13 @@ internal static partial class AutoNatLog
 
     [LoggerMessage(603, LogLevel.Debug, "AutoNAT probe to {Server} failed: {Reason}")]
     public static partial void ProbeFailed(ILogger logger, PeerId server, string reason);
+
+    [LoggerMessage(604, LogLevel.Debug, "AutoNAT v2 request from {Peer} answered {Status} (dial {DialStatus}): {Reason}")]
+    public static partial void V2Answered(ILogger logger, PeerId peer, string status, string dialStatus, string reason);
+
+    [LoggerMessage(605, LogLevel.Debug, "AutoNAT v2 dial-back from {Peer} at {Address} with a nonce we never sent: reset")]
+    public static partial void UnknownNonce(ILogger logger, PeerId peer, Multiaddr address);
+
+    [LoggerMessage(606, LogLevel.Information, "Address {Address} is {Current} (was {Previous}): {Explanation}")]
+    public static partial void AddressReachabilityChanged(ILogger logger, Multiaddr address, Adverts.NodeRole previous, Adverts.NodeRole current, string explanation);
 }

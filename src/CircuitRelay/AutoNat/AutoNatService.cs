@@ -7,11 +7,14 @@ using Microsoft.Extensions.Logging;
 namespace CircuitRelay.AutoNat;
 
 /// <summary>
-/// Learns the node's reachability with AutoNAT v1: asks connected servers (peers whose Identify lists
-/// <see cref="AutoNatServer.ProtocolId"/>, over direct connections, chosen at random from a seed, none asked again within
-/// <see cref="AutoNatServiceOptions.ServerCooldown"/>), often while the answer is unknown and rarely once settled, again
-/// when the node's addresses change, and decides through a <see cref="ReachabilityTracker"/> (no flapping). A forced
-/// role (<see cref="AutoNatServiceOptions.ForcedRole"/>) overrides it all.
+/// Learns the node's reachability with AutoNAT: asks connected servers (peers whose Identify lists
+/// <see cref="AutoNatV2Server.DialRequestProtocol"/> or <see cref="AutoNatServer.ProtocolId"/>, over direct
+/// connections, chosen at random from a seed, none asked again within <see cref="AutoNatServiceOptions.ServerCooldown"/>),
+/// often while the answer is unknown and rarely once settled, again when the node's addresses change. A v2 server tests
+/// one address (the least known first: external addresses, the observed IP on each listen port, public listen
+/// addresses), tracked per address in <see cref="AddressTracker"/>; an address found public is added to the host's
+/// external addresses. Both versions feed the node's <see cref="Tracker"/> (no flapping). A forced role
+/// (<see cref="AutoNatServiceOptions.ForcedRole"/>) overrides it all.
 /// </summary>
 public sealed class AutoNatService : IAsyncDisposable
 {
@@ -19,7 +22,10 @@ public sealed class AutoNatService : IAsyncDisposable
     private readonly IPeerStoreFeature _peers;
     private readonly IAddressesFeature? _addresses;
     private readonly AutoNatClient _client;
+    private readonly AutoNatV2Client _clientV2;
     private readonly ReachabilityTracker _tracker;
+    private readonly AddressReachabilityTracker _addressTracker;
+    private readonly HashSet<Multiaddr> _confirmed = [];
     private readonly AutoNatServiceOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -50,8 +56,11 @@ public sealed class AutoNatService : IAsyncDisposable
         _peers = host.GetRequiredFeature<IPeerStoreFeature>("AutoNAT");
         _addresses = host.GetFeature<IAddressesFeature>();
         _client = new AutoNatClient(host, timeProvider);
+        _clientV2 = new AutoNatV2Client(host, loggerFactory, timeProvider);
         _tracker = new ReachabilityTracker(loggerFactory, options.Confidence);
         _tracker.ReachabilityChanged += (_, role) => ReachabilityChanged?.Invoke(this, role);
+        _addressTracker = new AddressReachabilityTracker(loggerFactory, options.Confidence);
+        _addressTracker.AddressReachabilityChanged += OnAddressReachabilityChanged;
         _options = options;
         _logger = loggerFactory.CreateLogger<AutoNatService>();
         _time = timeProvider;
@@ -66,6 +75,12 @@ public sealed class AutoNatService : IAsyncDisposable
 
     /// <summary>The tracker behind <see cref="Role"/> (its current run toward a change).</summary>
     public ReachabilityTracker Tracker => _tracker;
+
+    /// <summary>The reachability of each address AutoNAT v2 has results for.</summary>
+    public AddressReachabilityTracker AddressTracker => _addressTracker;
+
+    /// <summary>Raised when an address's reachability changed (AutoNAT v2).</summary>
+    public event EventHandler<AddressReachabilityEventArgs>? AddressReachabilityChanged;
 
     /// <summary>Probes sent so far.</summary>
     public long ProbesSent => Interlocked.Read(ref _probes);
@@ -88,6 +103,11 @@ public sealed class AutoNatService : IAsyncDisposable
             if (_addresses is not null)
             {
                 _addresses.AddressesChanged += OnAddressesChanged;
+            }
+
+            if (_options.EnableV2)
+            {
+                _clientV2.Start();
             }
 
             _loop = Task.Run(() => LoopAsync(_shutdown.Token));
@@ -113,20 +133,145 @@ public sealed class AutoNatService : IAsyncDisposable
             return null;
         }
 
+        IReadOnlyList<Multiaddr> candidates = _options.EnableV2 && _peers.GetPeer(server)?.Supports(AutoNatV2Server.DialRequestProtocol) == true ? V2Candidates() : [];
+        if (candidates.Count == 0 && _peers.GetPeer(server)?.Supports(AutoNatServer.ProtocolId) != true)
+        {
+            return null; // a v2-only server, and no address worth asking about
+        }
+
         Interlocked.Increment(ref _probes);
+        if (candidates.Count > 0)
+        {
+            return await ProbeV2Async(server, serverIp, candidates, cancellationToken).ConfigureAwait(false);
+        }
+
         try
         {
             AutoNatProbeResult result = await _client.ProbeAsync(server, cancellationToken: cancellationToken).ConfigureAwait(false);
-            _probeCounter.Add(1, new KeyValuePair<string, object?>("status", AutoNatServer.StatusTag(result.Status)));
+            _probeCounter.Add(1, new KeyValuePair<string, object?>("status", AutoNatServer.StatusTag(result.Status)), new KeyValuePair<string, object?>("version", 1));
             _tracker.Record(serverIp, result.Status);
             return result;
         }
         catch (Exception ex) when (ex is IOException or TimeoutException)
         {
             AutoNatLog.ProbeFailed(_logger, server, ex.Message);
-            _probeCounter.Add(1, new KeyValuePair<string, object?>("status", "failed"));
+            _probeCounter.Add(1, new KeyValuePair<string, object?>("status", "failed"), new KeyValuePair<string, object?>("version", 1));
             return null;
         }
+    }
+
+    private async Task<AutoNatProbeResult?> ProbeV2Async(PeerId server, System.Net.IPAddress serverIp, IReadOnlyList<Multiaddr> candidates, CancellationToken cancellationToken)
+    {
+        AutoNatV2Result result;
+        try
+        {
+            result = await _clientV2.ProbeAsync(server, candidates, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or TimeoutException)
+        {
+            AutoNatLog.ProbeFailed(_logger, server, ex.Message);
+            _probeCounter.Add(1, new KeyValuePair<string, object?>("status", "failed"), new KeyValuePair<string, object?>("version", 2));
+            return null;
+        }
+
+        AutoNatStatus status = result.Outcome switch
+        {
+            AutoNatV2Outcome.Reachable => AutoNatStatus.Ok,
+            AutoNatV2Outcome.Unreachable => AutoNatStatus.DialError,
+            AutoNatV2Outcome.Refused or AutoNatV2Outcome.Rejected => AutoNatStatus.DialRefused,
+            _ => AutoNatStatus.InternalError,
+        };
+        _probeCounter.Add(1, new KeyValuePair<string, object?>("status", AutoNatServer.StatusTag(status)), new KeyValuePair<string, object?>("version", 2));
+        if (result.IsSignal && result.Address is { } tested)
+        {
+            _addressTracker.Record(tested, serverIp, result.Outcome == AutoNatV2Outcome.Reachable);
+            _tracker.Record(serverIp, status);
+        }
+
+        return new AutoNatProbeResult(server, status, result.Reason, result.Address) { Version = 2 };
+    }
+
+    /// <summary>
+    /// The addresses a v2 probe asks about, least known first: external addresses, the observed IPs on each TCP listen
+    /// port (what a NAT with a forwarded or endpoint-independent mapping would expose), and the listen addresses;
+    /// direct, public unless <see cref="AutoNatServiceOptions.IncludePrivateAddresses"/>, at most 16.
+    /// </summary>
+    private List<Multiaddr> V2Candidates()
+    {
+        if (_addresses is null)
+        {
+            return [];
+        }
+
+        var candidates = new List<Multiaddr>();
+        void Add(Multiaddr address)
+        {
+            address = address.WithoutPeerId();
+            if (!address.IsRelayed && address.Has("tcp") && address.TryGetIPAddress(out _) && (_options.IncludePrivateAddresses || !AutoRelay.AddressClass.IsPrivate(address)) && !candidates.Contains(address))
+            {
+                candidates.Add(address);
+            }
+        }
+
+        foreach (Multiaddr external in _addresses.ExternalAddresses)
+        {
+            Add(external);
+        }
+
+        foreach (ObservedAddress observed in _addresses.ObservedAddresses)
+        {
+            if (!observed.Address.TryGetIPAddress(out System.Net.IPAddress? ip))
+            {
+                continue;
+            }
+
+            foreach (Multiaddr listen in _addresses.ListenAddresses)
+            {
+                if (listen.TryGetIPEndPoint(out System.Net.IPEndPoint? endPoint) && endPoint.AddressFamily == ip.AddressFamily && listen.Has("tcp"))
+                {
+                    Add(Multiaddr.FromIPEndPoint(new System.Net.IPEndPoint(ip, endPoint.Port)));
+                }
+            }
+        }
+
+        foreach (Multiaddr listen in _addresses.ListenAddresses)
+        {
+            Add(listen);
+        }
+
+        // Stable order: unknown addresses first, then those with a run toward a change, settled ones last.
+        return
+        [
+            .. candidates
+                .Select((address, index) => (address, index))
+                .OrderBy(c => _addressTracker.StateOf(c.address) == NodeRole.Unknown ? 0 : _addressTracker.RunOf(c.address) > 0 ? 1 : 2)
+                .ThenBy(c => c.index)
+                .Select(c => c.address)
+                .Take(16),
+        ];
+    }
+
+    private void OnAddressReachabilityChanged(object? sender, AddressReachabilityEventArgs e)
+    {
+        if (_options.ConfirmAddresses && _addresses is not null)
+        {
+            bool changed;
+            lock (_lock)
+            {
+                changed = e.State == NodeRole.Public ? _confirmed.Add(e.Address) : _confirmed.Remove(e.Address);
+            }
+
+            if (changed && e.State == NodeRole.Public)
+            {
+                _addresses.AddExternalAddress(e.Address);
+            }
+            else if (changed)
+            {
+                _addresses.RemoveExternalAddress(e.Address);
+            }
+        }
+
+        AddressReachabilityChanged?.Invoke(this, e);
     }
 
     /// <summary>Stops probing. Idempotent.</summary>
@@ -148,6 +293,8 @@ public sealed class AutoNatService : IAsyncDisposable
             await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        await _clientV2.DisposeAsync().ConfigureAwait(false);
+
         _shutdown.Dispose();
         _wake.Dispose();
     }
@@ -160,7 +307,7 @@ public sealed class AutoNatService : IAsyncDisposable
             PeerId[] servers =
             [
                 .. _host.Connections()
-                    .Where(p => _peers.GetPeer(p)?.Supports(AutoNatServer.ProtocolId) == true)
+                    .Where(p => _peers.GetPeer(p) is { } record && (record.Supports(AutoNatServer.ProtocolId) || (_options.EnableV2 && record.Supports(AutoNatV2Server.DialRequestProtocol))))
                     .Where(p => !_asked.TryGetValue(p, out DateTimeOffset at) || now - at >= _options.ServerCooldown)
                     .OrderBy(p => p.ToString(), StringComparer.Ordinal),
             ];

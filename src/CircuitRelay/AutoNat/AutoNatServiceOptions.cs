@@ -23,6 +23,21 @@ public sealed class AutoNatServiceOptions
     /// <summary>A server is not asked again sooner than this. Default 15 minutes.</summary>
     public TimeSpan ServerCooldown { get; set; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>
+    /// Whether servers that speak AutoNAT v2 are asked with it (one address per probe, tracked per address); others
+    /// are asked with v1. Default true.
+    /// </summary>
+    public bool EnableV2 { get; set; } = true;
+
+    /// <summary>
+    /// Whether addresses AutoNAT v2 finds public are added to the host's external addresses (and removed when they turn
+    /// private), so Identify and the relay advert announce them. Default true.
+    /// </summary>
+    public bool ConfirmAddresses { get; set; } = true;
+
+    /// <summary>Whether private and loopback addresses are asked about with v2 (the spec says not to): labs and LANs only. Default false.</summary>
+    public bool IncludePrivateAddresses { get; set; }
+
     /// <summary>The seed of the choice of server.</summary>
     public int RngSeed { get; set; }
 

@@ -24,4 +24,14 @@ public enum AutoNatStatus
 /// <param name="Status">Its answer.</param>
 /// <param name="StatusText">Its explanation, if any.</param>
 /// <param name="Address">The address it reached us at, on <see cref="AutoNatStatus.Ok"/>.</param>
-public sealed record AutoNatProbeResult(PeerId Server, AutoNatStatus Status, string? StatusText, Multiaddr? Address);
+/// <remarks>
+/// <see cref="AutoNatService"/> reports AutoNAT v2 probes this way too (<see cref="Version"/> 2): reachable as
+/// <see cref="AutoNatStatus.Ok"/>, unreachable as <see cref="AutoNatStatus.DialError"/>, refused or rejected as
+/// <see cref="AutoNatStatus.DialRefused"/>, anything else as <see cref="AutoNatStatus.InternalError"/>; the address is
+/// then the one the server tested.
+/// </remarks>
+public sealed record AutoNatProbeResult(PeerId Server, AutoNatStatus Status, string? StatusText, Multiaddr? Address)
+{
+    /// <summary>The AutoNAT version of the probe: 1 or 2.</summary>
+    public int Version { get; init; } = 1;
+}

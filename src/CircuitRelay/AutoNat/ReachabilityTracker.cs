@@ -15,6 +15,7 @@ namespace CircuitRelay.AutoNat;
 public sealed class ReachabilityTracker
 {
     private readonly ILogger _logger;
+    private readonly Multiaddr? _address;
     private readonly Lock _lock = new();
     private readonly List<string> _run = [];
     private bool _runSaysPublic;
@@ -24,10 +25,17 @@ public sealed class ReachabilityTracker
     /// <param name="confidence">Agreeing results from distinct networks needed to change state (at least 1; default 3).</param>
     /// <param name="loggerFactory">Where the decisions are logged.</param>
     public ReachabilityTracker(ILoggerFactory loggerFactory, int confidence = 3)
+        : this(loggerFactory, confidence, address: null)
+    {
+    }
+
+    /// <summary>A tracker of one address (AutoNAT v2), whose changes are logged as the address's.</summary>
+    internal ReachabilityTracker(ILoggerFactory loggerFactory, int confidence, Multiaddr? address)
     {
         ArgumentNullException.ThrowIfNull(loggerFactory);
         ArgumentOutOfRangeException.ThrowIfLessThan(confidence, 1);
         Confidence = confidence;
+        _address = address;
         _logger = loggerFactory.CreateLogger<ReachabilityTracker>();
     }
 
@@ -101,7 +109,15 @@ public sealed class ReachabilityTracker
             _run.Clear();
         }
 
-        AutoNatLog.ReachabilityChanged(_logger, previous, current, explanation);
+        if (_address is null)
+        {
+            AutoNatLog.ReachabilityChanged(_logger, previous, current, explanation);
+        }
+        else
+        {
+            AutoNatLog.AddressReachabilityChanged(_logger, _address, previous, current, explanation);
+        }
+
         ReachabilityChanged?.Invoke(this, current);
         return true;
     }

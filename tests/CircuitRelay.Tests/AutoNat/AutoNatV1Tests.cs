@@ -219,12 +219,19 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        for (int i = _owned.Count - 1; i >= 0; i--)
+        try
         {
-            await _owned[i].DisposeAsync();
+            // Bounded, and the fixture disposed regardless: what runs on the fixture's manual clock (a request in flight
+            // on a server, a cycle of the worker) ends only when the hosts shut down, which the fixture does.
+            for (int i = _owned.Count - 1; i >= 0; i--)
+            {
+                await _owned[i].DisposeAsync().Within();
+            }
         }
-
-        await _fixture.DisposeAsync();
+        finally
+        {
+            await _fixture.DisposeAsync();
+        }
     }
 
     private static async Task ConnectAndIdentifyAsync(TestNode node, TestNode server)

@@ -319,7 +319,7 @@ public sealed class AutoRelayServiceTests : IAsyncLifetime
         worker.ReservationEnded += (_, e) => ended.Add(e);
         using MetricCollector<long> reservations = _fixture.Meters.Collect<long>("CircuitRelay", "libp2p.autorelay.reservations");
 
-        await worker.DisposeAsync();
+        await worker.DisposeAsync().Within();
 
         _node.Client.Reservations.Should().BeEmpty();
         worker.Relays.Should().BeEmpty();
@@ -332,12 +332,19 @@ public sealed class AutoRelayServiceTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        for (int i = _owned.Count - 1; i >= 0; i--)
+        try
         {
-            await _owned[i].DisposeAsync();
+            // Bounded, and the fixture disposed regardless: what runs on the fixture's manual clock (a request in flight
+            // on a server, a cycle of the worker) ends only when the hosts shut down, which the fixture does.
+            for (int i = _owned.Count - 1; i >= 0; i--)
+            {
+                await _owned[i].DisposeAsync().Within();
+            }
         }
-
-        await _fixture.DisposeAsync();
+        finally
+        {
+            await _fixture.DisposeAsync();
+        }
     }
 
     private TestNode Relay(string ip, Action<RelayServerOptions>? configure = null, bool configured = true)

@@ -227,8 +227,8 @@ public sealed class HostConnectionTests : IAsyncLifetime
         await RelayFixture.DisconnectAsync(a, b.Id);
         await closedB.Within();
         await RelayFixture.DisconnectAsync(b, a.Id);
-        await a.Host.DisposeAsync();
-        await b.Host.DisposeAsync();
+        await a.Host.DisposeAsync().Within();
+        await b.Host.DisposeAsync().Within();
 
         closedAtA.Should().Be(1);
         closedAtB.Should().Be(1);

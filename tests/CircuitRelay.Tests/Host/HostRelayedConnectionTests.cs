@@ -141,8 +141,8 @@ public sealed class HostRelayedConnectionTests
         await FluentActions.Awaiting(async () => await client.Input.ReadAsync().Within()).Should().ThrowAsync<IOException>();
         await FluentActions.Awaiting(async () => await server.Input.ReadAsync().Within()).Should().ThrowAsync<IOException>();
         await server.DisposeAsync();
-        await a.Host.DisposeAsync();
-        await b.Host.DisposeAsync();
+        await a.Host.DisposeAsync().Within();
+        await b.Host.DisposeAsync().Within();
         closedAtA.Should().Be(1);
         closedAtB.Should().Be(1);
         (await fixture.NextClosedCircuitAsync()).BytesToTarget.Should().BeGreaterThan(0, "Noise and Yamux ran over the circuit");
@@ -162,10 +162,10 @@ public sealed class HostRelayedConnectionTests
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         b.Host.SetStreamHandler(
             "/test/sink/1.0.0",
-            async (stream, _) =>
+            async (stream, cancellationToken) =>
             {
                 accepted.TrySetResult(stream);
-                await done.Task;
+                await done.Task.WaitAsync(cancellationToken); // a test that fails before done is set must not hang the host's disposal
             },
             new StreamHandlerOptions { AllowLimitedConnection = true });
         byte[] payload = RandomBytes(1024 * 1024, 11);

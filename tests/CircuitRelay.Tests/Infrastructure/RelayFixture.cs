@@ -162,6 +162,9 @@ public sealed class RelayFixture : IAsyncDisposable
     /// <summary>A node reachable directly at <paramref name="ip"/> (no NAT), e.g. another relay on a network of its own.</summary>
     public TestNode CreatePublicNode(string ip) => Build(Network.AddNode(IPAddress.Parse(ip)));
 
+    /// <summary>A node reachable directly at each of <paramref name="ips"/>, listening on all; it dials from the first.</summary>
+    public TestNode CreatePublicNode(params string[] ips) => Build(Network.AddNode([.. ips.Select(IPAddress.Parse)]));
+
     private TestNode Build(MemoryTransport transport)
     {
         Libp2pHost host = StartHost(transport);
@@ -223,17 +226,23 @@ public sealed class RelayFixture : IAsyncDisposable
         IdentifiedAsync(node.Host, RelayId),
         IdentifiedAsync(RelayHost, node.Id));
 
+    /// <remarks>
+    /// Each step is bounded like every other await of the tests (xunit gives disposal no timeout): a step that hangs
+    /// fails the test with a <see cref="TimeoutException"/> instead of hanging the run, and the steps after it still
+    /// run, so the hosts' shutdown ends whatever the stuck step was waiting for.
+    /// </remarks>
     public async ValueTask DisposeAsync()
     {
+        var failures = new List<Exception>();
         for (int i = _owned.Count - 1; i >= 0; i--)
         {
-            await _owned[i].DisposeAsync();
+            await DisposeBoundedAsync(_owned[i], failures);
         }
 
-        await Server.DisposeAsync();
+        await DisposeBoundedAsync(Server, failures);
         for (int i = _hosts.Count - 1; i >= 0; i--)
         {
-            await _hosts[i].DisposeAsync();
+            await DisposeBoundedAsync(_hosts[i], failures);
         }
 
         Network.Dispose();
@@ -244,6 +253,22 @@ public sealed class RelayFixture : IAsyncDisposable
 
         Meters.Dispose();
         Logs.Dispose();
+        if (failures.Count > 0)
+        {
+            throw new AggregateException("Disposing the relay fixture failed (a step that timed out hung).", failures);
+        }
+    }
+
+    private static async Task DisposeBoundedAsync(IAsyncDisposable disposable, List<Exception> failures)
+    {
+        try
+        {
+            await disposable.DisposeAsync().Within();
+        }
+        catch (Exception ex)
+        {
+            failures.Add(ex);
+        }
     }
 
     private static async Task IdentifiedAsync(Libp2pHost host, PeerId peer)
@@ -289,8 +314,10 @@ public sealed class RelayFixture : IAsyncDisposable
             StreamNegotiationTimeout = HostDeadline,
         };
         options.Transports.Add(transport);
-        string ip = transport.Addresses[0].ToString();
-        options.ListenAddresses.Add($"/ip4/{ip}/tcp/{ListenPort}");
+        foreach (IPAddress ip in transport.Addresses)
+        {
+            options.ListenAddresses.Add($"/ip4/{ip}/tcp/{ListenPort}");
+        }
 
         // Over the memory transport binding is synchronous, so the start completes before it returns; the wait only
         // guards against a change there (bounded, never a hang).
