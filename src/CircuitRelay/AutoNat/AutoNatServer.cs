@@ -38,6 +38,7 @@ public sealed class AutoNatServer : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly Dictionary<PeerId, int> _perPeer = [];
     private readonly TaskTracker _running = new();
+    private readonly CancellationTokenSource _shutdown = new();
     private readonly Counter<long> _requests;
     private int _global;
     private DateTimeOffset _periodEnds;
@@ -75,15 +76,26 @@ public sealed class AutoNatServer : IAsyncDisposable
     /// <summary>Serves the protocol (on direct connections only: the handler does not accept limited ones).</summary>
     public void Start() => _host.SetStreamHandler(ProtocolId, HandleAsync);
 
-    /// <summary>Stops serving and waits for the requests in flight. Idempotent.</summary>
+    /// <summary>Stops serving, ends the requests in flight (their streams are reset) and waits for them. Idempotent.</summary>
     public async ValueTask DisposeAsync()
     {
         _host.RemoveStreamHandler(ProtocolId);
+        if (!_shutdown.IsCancellationRequested)
+        {
+            await _shutdown.CancelAsync().ConfigureAwait(false);
+        }
+
         await _running.CloseAsync().ConfigureAwait(false);
     }
 
     private Task HandleAsync(ILibp2pStream stream, CancellationToken cancellationToken)
-        => _running.TryRun(() => ServeAsync(stream, cancellationToken)) ?? ResetAsync(stream);
+        => _running.TryRun(() => ServeLinkedAsync(stream, cancellationToken)) ?? ResetAsync(stream);
+
+    private async Task ServeLinkedAsync(ILibp2pStream stream, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
+        await ServeAsync(stream, linked.Token).ConfigureAwait(false);
+    }
 
     private static async Task ResetAsync(ILibp2pStream stream)
     {
@@ -188,7 +200,6 @@ public sealed class AutoNatServer : IAsyncDisposable
             return (AutoNatStatus.DialRefused, "no dialable addresses", null);
         }
 
-        long started = _time.GetTimestamp();
         using var deadline = new TimeoutScope(_options.DialTimeout, _time, cancellationToken);
         foreach (Multiaddr candidate in candidates)
         {
@@ -209,10 +220,11 @@ public sealed class AutoNatServer : IAsyncDisposable
         }
 
         // Answer a failure only once the whole timeout has passed: how fast a dial failed says nothing to the requester.
-        TimeSpan left = _options.DialTimeout - _time.GetElapsedTime(started);
-        if (left > TimeSpan.Zero)
+        // The deadline's timer was armed before the first dial, so the wait needs no new timer.
+        if (!deadline.TimedOut)
         {
-            await Task.Delay(left, _time, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(Timeout.InfiniteTimeSpan, deadline.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            cancellationToken.ThrowIfCancellationRequested();
         }
 
         return (AutoNatStatus.DialError, "dial failed", null);

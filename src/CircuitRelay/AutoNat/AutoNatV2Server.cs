@@ -48,6 +48,7 @@ public sealed class AutoNatV2Server : IAsyncDisposable
     private readonly KeyedRateLimiter<string> _global;
     private readonly Dictionary<PeerId, int> _inFlight = [];
     private readonly TaskTracker _running = new();
+    private readonly CancellationTokenSource _shutdown = new();
     private readonly Counter<long> _requests;
     private long _served;
     private long _refused;
@@ -85,15 +86,26 @@ public sealed class AutoNatV2Server : IAsyncDisposable
     /// <summary>Serves the protocol (on direct connections only).</summary>
     public void Start() => _host.SetStreamHandler(DialRequestProtocol, HandleAsync);
 
-    /// <summary>Stops serving and waits for the requests in flight. Idempotent.</summary>
+    /// <summary>Stops serving, ends the requests in flight (their streams are reset) and waits for them. Idempotent.</summary>
     public async ValueTask DisposeAsync()
     {
         _host.RemoveStreamHandler(DialRequestProtocol);
+        if (!_shutdown.IsCancellationRequested)
+        {
+            await _shutdown.CancelAsync().ConfigureAwait(false);
+        }
+
         await _running.CloseAsync().ConfigureAwait(false);
     }
 
     private Task HandleAsync(ILibp2pStream stream, CancellationToken cancellationToken)
-        => _running.TryRun(() => ServeAsync(stream, cancellationToken)) ?? ResetAsync(stream);
+        => _running.TryRun(() => ServeLinkedAsync(stream, cancellationToken)) ?? ResetAsync(stream);
+
+    private async Task ServeLinkedAsync(ILibp2pStream stream, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
+        await ServeAsync(stream, linked.Token).ConfigureAwait(false);
+    }
 
     private static async Task ResetAsync(ILibp2pStream stream)
     {

@@ -57,14 +57,21 @@ internal static class InboundStop
             return;
         }
 
-        if (!client.HasReservation(relay))
+        bool reserved = client.HasReservation(relay);
+        if (!reserved)
         {
-            // As rust-libp2p does: circuits only through relays we hold a reservation on.
-            await RefuseAsync(client, stream, relay, source, RelayStatus.NoReservation, "no reservation on this relay").ConfigureAwait(false);
-            return;
+            // As rust-libp2p does: circuits only through relays we hold a reservation on, unless a cap lets a few through.
+            int cap = client.Options.UnknownRelayCap;
+            int open = cap > 0 ? client.CircuitsThroughUnknownRelays() : 0;
+            if (cap == 0 || open >= cap)
+            {
+                string reason = cap == 0 ? "no reservation on this relay" : $"no reservation on this relay, and {open} circuits through such relays already (UnknownRelayCap {cap})";
+                await RefuseAsync(client, stream, relay, source, RelayStatus.NoReservation, reason).ConfigureAwait(false);
+                return;
+            }
         }
 
-        CircuitListener? listener = client.FindListener(relay);
+        CircuitListener? listener = reserved ? client.FindListener(relay) : client.AnyListener();
         if (listener is null)
         {
             await RefuseAsync(client, stream, relay, source, RelayStatus.ConnectionFailed, "nobody listens through this relay").ConfigureAwait(false);
@@ -80,6 +87,8 @@ internal static class InboundStop
             return;
         }
 
+        // The accept timer is armed before the circuit is queued, so whoever sees it queued sees its timer running.
+        using var acceptTimeout = new TimeoutScope(client.Options.AcceptTimeout, client.Time, client.ShutdownToken);
         var pending = new PendingCircuit(stream, relay, source, limit, remote);
         RelayStatus queued = listener.TryEnqueue(pending);
         if (queued != RelayStatus.Ok)
@@ -89,7 +98,6 @@ internal static class InboundStop
         }
 
         // Wait for AcceptAsync to take it (it answers OK), or refuse when nobody does in time.
-        using var acceptTimeout = new TimeoutScope(client.Options.AcceptTimeout, client.Time, client.ShutdownToken);
         bool accepted = await pending.WaitAsync(acceptTimeout.Token).ConfigureAwait(false);
         if (!accepted && pending.TryClaim())
         {

@@ -299,6 +299,21 @@ public sealed class RelayClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Any circuit listener (circuits through relays we hold no reservation with, under <see cref="RelayClientOptions.UnknownRelayCap"/>).</summary>
+    internal CircuitListener? AnyListener()
+    {
+        lock (_lock)
+        {
+            return _listeners.Values.FirstOrDefault();
+        }
+    }
+
+    /// <summary>Inbound relayed connections now open through relays we hold no reservation with.</summary>
+    internal int CircuitsThroughUnknownRelays()
+        => _host.GetFeature<IConnectionsFeature>() is { } connections
+            ? connections.Connections.Count(c => c.IsRelayed && c.Direction == ConnectionDirection.Inbound && c.Relay is { } relay && !HasReservation(relay))
+            : 0;
+
     private async Task<ILibp2pStream> OpenHopAsync(PeerId relay, IReadOnlyList<Multiaddr> relayAddresses, string operation, CancellationToken cancellationToken)
     {
         try

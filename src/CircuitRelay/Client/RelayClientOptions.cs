@@ -27,6 +27,14 @@ public sealed class RelayClientOptions
     /// <summary>Incoming circuits that may wait for acceptance per listener; more are refused with RESOURCE_LIMIT_EXCEEDED. Default 16.</summary>
     public int AcceptBacklog { get; set; } = 16;
 
+    /// <summary>
+    /// Relayed connections at once that may arrive through relays we hold no reservation with (a relay that still
+    /// knows an old reservation of ours, or one a peer picked itself). 0 (the default, as rust-libp2p) refuses them all
+    /// with <c>NO_RESERVATION</c>; above that they are refused only beyond the cap. They are handed to any of our
+    /// circuit listeners.
+    /// </summary>
+    public int UnknownRelayCap { get; set; }
+
     /// <summary>Throws <see cref="ArgumentException"/> when an option is out of range.</summary>
     public void Validate()
     {
@@ -37,6 +45,7 @@ public sealed class RelayClientOptions
         Check(StopTimeout > TimeSpan.Zero, nameof(StopTimeout), "must be positive");
         Check(AcceptTimeout > TimeSpan.Zero, nameof(AcceptTimeout), "must be positive");
         Check(AcceptBacklog > 0, nameof(AcceptBacklog), "must be positive");
+        Check(UnknownRelayCap >= 0, nameof(UnknownRelayCap), "must not be negative");
 
         static void Check(bool condition, string name, string message)
         {

@@ -96,7 +96,7 @@ public sealed class CircuitListener : ITransportListener
             pending.Settle(true);
             _client.Metrics.Incoming.Add(1, Diagnostics.RelayMetrics.StatusTag(RelayStatus.Ok));
             Diagnostics.RelayLog.StopAccepted(_client.Logger, Relay, pending.Source);
-            return new RelayedConnection(pending.Stream, Relay, pending.Source, pending.Limit, ConnectionDirection.Inbound, pending.RemoteAddress);
+            return new RelayedConnection(pending.Stream, pending.Relay, pending.Source, pending.Limit, ConnectionDirection.Inbound, pending.RemoteAddress);
         }
     }
 
