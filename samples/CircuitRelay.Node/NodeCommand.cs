@@ -30,13 +30,14 @@ internal static class NodeCommand
         relayService.AcceptOnlyFromAmong("on", "off", "auto");
         var role = new Option<string>("--role") { Description = "auto (AutoNAT decides), public (serve as a relay) or private (reserve through relays).", DefaultValueFactory = _ => "auto" };
         role.AcceptOnlyFromAmong("auto", "public", "private");
-        var autonat = new Option<string>("--autonat") { Description = "AutoNAT v1 client and server: on or off.", DefaultValueFactory = _ => "on" };
+        var autonat = new Option<string>("--autonat") { Description = "AutoNAT v1 and v2 clients and servers: on or off.", DefaultValueFactory = _ => "on" };
         autonat.AcceptOnlyFromAmong("on", "off");
-        var autonatAllowPrivate = new Option<bool>("--autonat-allow-private") { Description = "The AutoNAT server dials private and loopback addresses (labs, LANs)." };
+        var autonatAllowPrivate = new Option<bool>("--autonat-allow-private") { Description = "The AutoNAT servers dial private and loopback addresses, and the v2 client asks about them (labs, LANs)." };
         var autonatConfidence = new Option<int>("--autonat-confidence") { Description = "Agreeing AutoNAT results from distinct /24 (or /48) networks needed to change the role.", DefaultValueFactory = _ => 3 };
         var autonatBootDelay = new Option<double>("--autonat-boot-delay") { Description = "Seconds before the first AutoNAT probe.", DefaultValueFactory = _ => 15 };
         var external = new Option<string[]>("--external-address") { Description = "An address others reach this node at (repeatable): announced in Identify and, when relaying, in the advert.", Arity = ArgumentArity.ZeroOrMore };
         var capPerRelay = new Option<int>("--inbound-cap-per-relay") { Description = "Relayed connections through one relay at once; 0 = no cap.", DefaultValueFactory = _ => 16 };
+        var capUnknownRelay = new Option<int>("--inbound-cap-unknown-relay") { Description = "Relayed connections at once through relays we hold no reservation with; 0 = refuse them all (NO_RESERVATION).", DefaultValueFactory = _ => 0 };
         var capPrivate = new Option<int>("--inbound-cap-private") { Description = "Inbound direct connections while the role is private; 0 = no cap.", DefaultValueFactory = _ => 0 };
         var autonatRetry = new Option<double>("--autonat-retry") { Description = "Seconds between AutoNAT probes while the role is not settled.", DefaultValueFactory = _ => 90 };
         var capacity = new Option<int?>("--advertise-capacity") { Description = "Reservations the relay advert says it accepts. Default: --max-reservations." };
@@ -62,7 +63,7 @@ internal static class NodeCommand
         {
             listen, relayService, capacity, advertTtl, advertise, reservations, candidates, minSources, maxRelays, maxPeersPerRelay, rngSeed,
             allowPrivate, livenessInterval, livenessTimeout, reserveTimeout, cycle,
-            role, autonat, autonatAllowPrivate, autonatConfidence, autonatBootDelay, autonatRetry, capPerRelay, capPrivate, external,
+            role, autonat, autonatAllowPrivate, autonatConfidence, autonatBootDelay, autonatRetry, capPerRelay, capPrivate, capUnknownRelay, external,
         };
         knobs.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -73,6 +74,11 @@ internal static class NodeCommand
                 if (parse.GetValue(capPerRelay) < 0 || parse.GetValue(capPrivate) < 0)
                 {
                     throw new ArgumentException("--inbound-cap-per-relay and --inbound-cap-private must be 0 (no cap) or more.");
+                }
+
+                if (parse.GetValue(capUnknownRelay) < 0)
+                {
+                    throw new ArgumentException($"--inbound-cap-unknown-relay is {parse.GetValue(capUnknownRelay)}; it must be 0 (refuse) or more.");
                 }
 
                 int confidence = parse.GetValue(autonatConfidence);
@@ -88,11 +94,14 @@ internal static class NodeCommand
                     Role = parse.GetValue(role) switch { "public" => NodeRole.Public, "private" => NodeRole.Private, _ => NodeRole.Unknown },
                     AutoNat = parse.GetValue(autonat) == "on",
                     AutoNatServer = new AutoNatServerOptions { AllowPrivate = parse.GetValue(autonatAllowPrivate), RngSeed = parse.GetValue(rngSeed) ?? Random.Shared.Next() },
+                    AutoNatV2Server = new AutoNatV2ServerOptions { AllowPrivate = parse.GetValue(autonatAllowPrivate), RngSeed = parse.GetValue(rngSeed) ?? Random.Shared.Next() },
+                    UnknownRelayCap = parse.GetValue(capUnknownRelay),
                     AutoNatService = new AutoNatServiceOptions
                     {
                         Confidence = confidence,
                         BootDelay = TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(autonatBootDelay))),
                         RetryInterval = Seconds(parse.GetValue(autonatRetry), "--autonat-retry"),
+                        IncludePrivateAddresses = parse.GetValue(autonatAllowPrivate),
                         RngSeed = parse.GetValue(rngSeed) ?? Random.Shared.Next(),
                     },
                     ServerFactory = () => knobs.BuildServerOptions(parse),
@@ -134,7 +143,7 @@ internal static class NodeCommand
 
     private static async Task RunAsync(string? identityPath, bool verbose, bool exitOnStdinClose, NodeSettings settings, CancellationToken cancellationToken)
     {
-        await using NodeRuntime node = await NodeRuntime.StartAsync(identityPath, settings.Listen, verbose, cancellationToken, settings.Host);
+        await using NodeRuntime node = await NodeRuntime.StartAsync(identityPath, settings.Listen, verbose, cancellationToken, settings.Host, new CircuitRelay.Client.RelayClientOptions { UnknownRelayCap = settings.UnknownRelayCap });
         foreach (Multiaddr address in node.Host.ListenAddresses)
         {
             Output.Line($"listening {address.WithPeerId(node.Id)}");
@@ -150,6 +159,7 @@ internal static class NodeCommand
         if (settings.AutoNat)
         {
             node.Own(new AutoNatServer(node.Host, settings.AutoNatServer, node.LoggerFactory, node.Meters, TimeProvider.System)).Start();
+            node.Own(new AutoNatV2Server(node.Host, settings.AutoNatV2Server, node.LoggerFactory, node.Meters, TimeProvider.System)).Start();
             settings.AutoNatService.ForcedRole = settings.Role;
             autonat = node.Own(new AutoNatService(node.Host, settings.AutoNatService, node.LoggerFactory, node.Meters, TimeProvider.System));
         }
@@ -318,6 +328,10 @@ internal static class NodeCommand
         public required bool AutoNat { get; init; }
 
         public required AutoNatServerOptions AutoNatServer { get; init; }
+
+        public required AutoNatV2ServerOptions AutoNatV2Server { get; init; }
+
+        public required int UnknownRelayCap { get; init; }
 
         public required AutoNatServiceOptions AutoNatService { get; init; }
 

@@ -47,7 +47,8 @@ internal sealed class NodeRuntime : IAsyncDisposable
     public RelayAddressBook Book { get; } = new(new RelayAddressBookOptions(), TimeProvider.System);
 
     /// <param name="configure">Adjusts the host's options (listen addresses are already in them).</param>
-    public static async Task<NodeRuntime> StartAsync(string? identityPath, IEnumerable<string> listen, bool verbose, CancellationToken cancellationToken, Action<Libp2pHostOptions>? configure = null)
+    /// <param name="clientOptions">The relay client's options (defaults when null).</param>
+    public static async Task<NodeRuntime> StartAsync(string? identityPath, IEnumerable<string> listen, bool verbose, CancellationToken cancellationToken, Action<Libp2pHostOptions>? configure = null, RelayClientOptions? clientOptions = null)
     {
         ILoggerFactory loggerFactory = Microsoft.Extensions.Logging.LoggerFactory.Create(builder =>
         {
@@ -71,7 +72,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
 
         Libp2pHost host = await Libp2pHost.StartAsync(identity, options, loggerFactory, TimeProvider.System, cancellationToken);
         var meters = new NodeMeterFactory();
-        var client = new RelayClient(host, new RelayClientOptions(), loggerFactory, meters, TimeProvider.System);
+        var client = new RelayClient(host, clientOptions ?? new RelayClientOptions(), loggerFactory, meters, TimeProvider.System);
         client.Start();
         var transport = new CircuitTransport(client);
         host.AddTransport(transport);

@@ -23,6 +23,7 @@ var root = new RootCommand("CircuitRelay sample node: libp2p Circuit Relay v2 ov
     DialCommand.Create(identity, verbose),
     PingCommand.Create(identity, verbose),
     ReserveCommand.Create(identity, verbose),
+    AutoNatProbeCommand.Create(identity, verbose),
     DemoCommand.Create(verbose),
 };
 

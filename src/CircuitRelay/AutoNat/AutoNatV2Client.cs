@@ -105,7 +105,7 @@ public sealed class AutoNatV2Client : IAsyncDisposable
                 catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidDataException)
                 {
                     stream.Abort();
-                    return Failed(server, $"malformed answer: {ex.Message}");
+                    return Failed(server, ex is InvalidDataException ? ex.Message : $"malformed answer: {ex.Message}");
                 }
                 catch (OperationCanceledException ex) when (scope.TimedOut && !cancellationToken.IsCancellationRequested)
                 {

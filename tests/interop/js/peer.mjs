@@ -9,6 +9,8 @@ import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { autoNAT } from '@libp2p/autonat'
+import { autoNATv2 } from '@libp2p/autonat-v2'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
@@ -36,6 +38,7 @@ subcommands:
   relay --port <p> [--duration-limit <s>] [--data-limit <bytes>] [--no-limit] [--via <relay multiaddr>]
   listen --relay <relay multiaddr ending in /p2p/<relay id>>
   listen-direct --port <p>
+  autonat-server --port <p>   AutoNAT v1 and v2 servers (js refuses to dial private, loopback and documentation addresses)
   dial <multiaddr> [--bytes <n>] [--warmup <n>]
   ping <multiaddr>
 
@@ -571,6 +574,19 @@ async function runListenDirect (values, positionals, signal) {
   emit('ready')
 }
 
+async function runAutonatServer (values, positionals, signal) {
+  noPositionals(positionals)
+  const port = integerOption(values, 'port', { max: 65535 })
+  const libp2p = await startNode({
+    listen: [`/ip4/${LOOPBACK}/tcp/${port}`],
+    // The services' own clients start late and only ask about public addresses, which this node has none of.
+    services: { autonat: autoNAT({ startupDelay: 600_000 }), autonatV2: autoNATv2({ startupDelay: 600_000 }) },
+    signal
+  })
+  emit(`listening ${loopbackTcpAddress(libp2p)}`)
+  emit('ready')
+}
+
 async function runDial (values, positionals, signal) {
   if (positionals.length !== 1) {
     throw new UsageError('dial takes exactly one multiaddr')
@@ -614,6 +630,7 @@ const SUBCOMMANDS = {
   relay: { run: runRelay, server: true },
   listen: { run: runListen, server: true },
   'listen-direct': { run: runListenDirect, server: true },
+  'autonat-server': { run: runAutonatServer, server: true },
   dial: { run: runDial, server: false },
   ping: { run: runPing, server: false }
 }
