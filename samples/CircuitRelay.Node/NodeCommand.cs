@@ -166,46 +166,41 @@ internal static class NodeCommand
 
         using var caps = new InboundCapsGate(node.Host, settings.InboundCaps, () => autonat?.Role ?? settings.Role, node.LoggerFactory, node.Meters);
         bool keepsReservations = settings.AutoRelay.StaticRelays.Count > 0;
-        AutoRelayService? worker = null;
-        var roleLock = new SemaphoreSlim(1, 1);
 
-        // public: serve as a relay (with --relay-service auto) and release the automatic reservations unless candidates
-        // or static relays were given; private or unknown: reserve through relays, stop accepting new reservations.
-        async Task ApplyAsync(NodeRole role)
+        // public: serve as a relay (with --relay-service auto) and release the automatic reservations unless static
+        // relays were given; private or unknown: reserve through relays, refuse new reservations (running circuits go on).
+        RelayServiceMode mode = settings.RelayService switch { "on" => RelayServiceMode.On, "off" => RelayServiceMode.Off, _ => RelayServiceMode.Auto };
+        AutoRelayService? worker = mode == RelayServiceMode.On && !keepsReservations ? null : node.StartAutoRelay(settings.AutoRelay, settings.Pool, start: false);
+        await using var coordinator = new RoleCoordinator(
+            new RoleCoordinatorOptions { RelayService = mode, ReserveWhilePublic = keepsReservations },
+            node.LoggerFactory,
+            mode == RelayServiceMode.Off ? null : () => node.CreateRelay(settings.ServerFactory()),
+            relay =>
+            {
+                settings.Advert.Capacity = settings.Advert.Capacity == 0 ? (uint)settings.Server.MaxReservations : settings.Advert.Capacity;
+                return node.CreateAdvertPublisher(relay, settings.Advert);
+            },
+            worker);
+        node.AdvertSource = () => coordinator.AdvertPublisher;
+        bool serving = false;
+        coordinator.RoleApplied += (_, e) =>
         {
-            await roleLock.WaitAsync(CancellationToken.None);
-            try
+            Output.Line($"role {e.Role.ToString().ToLowerInvariant()}");
+            if (e.ServingAsRelay != serving)
             {
-                Output.Line($"role {role.ToString().ToLowerInvariant()}");
-                bool serve = settings.RelayService == "on" || (settings.RelayService == "auto" && role == NodeRole.Public);
-                if (serve || node.Relay is not null)
-                {
-                    node.SetRelayService(serve, settings.ServerFactory, settings.Advert);
-                }
-
-                bool reserve = role != NodeRole.Public ? settings.RelayService != "on" || keepsReservations : keepsReservations;
-                if (reserve)
-                {
-                    worker ??= node.StartAutoRelay(settings.AutoRelay, settings.Pool);
-                    worker.Start();
-                }
-                else if (worker is not null)
-                {
-                    await worker.StopAsync(CancellationToken.None);
-                }
+                serving = e.ServingAsRelay;
+                Output.Line(serving ? "relay-service on" : "relay-service off");
             }
-            finally
-            {
-                roleLock.Release();
-            }
-        }
+        };
 
-        NodeRole initial = settings.Role;
-        await ApplyAsync(initial);
         if (autonat is not null)
         {
-            autonat.ReachabilityChanged += (_, role) => _ = ApplyAsync(role);
+            await coordinator.Attach(autonat, cancellationToken);
             autonat.Start();
+        }
+        else
+        {
+            await coordinator.ApplyAsync(settings.Role, cancellationToken);
         }
 
         Output.Line("ready");

@@ -130,6 +130,25 @@ internal sealed class NodeRuntime : IAsyncDisposable
         }
     }
 
+    /// <summary>Creates and starts the relay server (a <see cref="RoleCoordinator"/> calls it on the first promotion).</summary>
+    public RelayServer CreateRelay(RelayServerOptions options)
+    {
+        Relay = Own(new RelayServer(Host, options, LoggerFactory, Meters, TimeProvider.System));
+        Relay.Start();
+        return Relay;
+    }
+
+    /// <summary>Seals this node's relay advert for <paramref name="relay"/> and gossips it on every change (the coordinator disposes it on demotion).</summary>
+    public RelayAdvertPublisher CreateAdvertPublisher(RelayServer relay, RelayAdvertOptions advert)
+    {
+        var publisher = new RelayAdvertPublisher(Host, advert, TimeProvider.System, () => relay.GetStatistics().ActiveReservations);
+        publisher.Changed += (_, _) => _ = _gossip?.PushToAllAsync(CancellationToken.None);
+        return publisher;
+    }
+
+    /// <summary>Where gossip finds this node's own advert when a <see cref="RoleCoordinator"/> owns it (else the one <see cref="SetRelayService"/> made).</summary>
+    public Func<RelayAdvertPublisher?>? AdvertSource { get; set; }
+
     /// <summary>Serves as a relay and seals this node's relay advert; prints <c>relay-service on</c>.</summary>
     public RelayServer StartRelayService(RelayServerOptions options, RelayAdvertOptions advert)
     {
@@ -143,7 +162,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
         _gossip = Own(new AdvertGossipService(
             Host,
             Book,
-            new AdvertGossipOptions { LocalAdvert = () => Volatile.Read(ref _publisher)?.Current },
+            new AdvertGossipOptions { LocalAdvert = () => (AdvertSource?.Invoke() ?? Volatile.Read(ref _publisher))?.Current },
             LoggerFactory,
             TimeProvider.System));
         _gossip.Start();
@@ -154,7 +173,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
     /// Runs the AutoRelay worker over <see cref="Book"/>: prints <c>reachable &lt;circuit addr&gt;</c> when a reservation
     /// becomes live and <c>unreachable &lt;circuit addr&gt;</c> when one ends.
     /// </summary>
-    public AutoRelayService StartAutoRelay(AutoRelayOptions options, RelayPoolOptions pool)
+    public AutoRelayService StartAutoRelay(AutoRelayOptions options, RelayPoolOptions pool, bool start = true)
     {
         AutoRelayService worker = Own(new AutoRelayService(Host, Book, new RelayPool(Book, pool, TimeProvider.System), options, LoggerFactory, Meters, TimeProvider.System));
         worker.ReservationOpened += (_, e) => PrintCircuits("reachable", e);
@@ -163,7 +182,11 @@ internal sealed class NodeRuntime : IAsyncDisposable
             PrintCircuits("unreachable", e);
             Output.Log($"reservation on {e.Relay} ended: {e.Reason}");
         };
-        worker.Start();
+        if (start)
+        {
+            worker.Start();
+        }
+
         return worker;
     }
 

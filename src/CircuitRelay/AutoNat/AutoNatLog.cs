@@ -25,4 +25,10 @@ internal static partial class AutoNatLog
 
     [LoggerMessage(606, LogLevel.Information, "Address {Address} is {Current} (was {Previous}): {Explanation}")]
     public static partial void AddressReachabilityChanged(ILogger logger, Multiaddr address, Adverts.NodeRole previous, Adverts.NodeRole current, string explanation);
+
+    [LoggerMessage(607, LogLevel.Information, "Role {Role} applied: serving as a relay {Serving}, reserving through relays {Reserving}")]
+    public static partial void RoleApplied(ILogger logger, Adverts.NodeRole role, bool serving, bool reserving);
+
+    [LoggerMessage(608, LogLevel.Warning, "Applying role {Role} failed: {Reason}")]
+    public static partial void RoleFailed(ILogger logger, Adverts.NodeRole role, string reason);
 }

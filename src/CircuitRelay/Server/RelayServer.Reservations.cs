@@ -35,6 +35,14 @@ public sealed partial class RelayServer
             return;
         }
 
+        if (!AcceptingReservations)
+        {
+            // Not serving as a relay now (the node is not public): circuits of existing reservations go on until they
+            // expire, but none is granted or renewed, so holders move to other relays.
+            await RefuseReservationAsync(request, RelayStatus.ReservationRefused, "not serving as a relay now").ConfigureAwait(false);
+            return;
+        }
+
         if (options.AllowReservation is { } allow && !allow(peer, connection.RemoteAddress))
         {
             await RefuseReservationAsync(request, RelayStatus.PermissionDenied, "refused by the access-control hook").ConfigureAwait(false);

@@ -43,6 +43,7 @@ public sealed partial class RelayServer : IAsyncDisposable
     private int _pendingRequests;
     private long _reservationsAccepted;
     private long _reservationsRenewed;
+    private bool _acceptingReservations = true;
     private long _reservationsRefused;
     private long _reservationsExpired;
     private long _circuitsOpened;
@@ -100,6 +101,17 @@ public sealed partial class RelayServer : IAsyncDisposable
                 RelayLog.InvalidOptionsIgnored(_logger, ex.Message);
             }
         });
+    }
+
+    /// <summary>
+    /// Whether reservations are granted and renewed (default true). A node that stops serving as a relay (its role is no
+    /// longer public) sets it false: new reservations and renewals are refused with <c>RESERVATION_REFUSED</c>, while
+    /// circuits already running, and circuits to peers whose reservation has not expired, go on.
+    /// </summary>
+    public bool AcceptingReservations
+    {
+        get => Volatile.Read(ref _acceptingReservations);
+        set => Volatile.Write(ref _acceptingReservations, value);
     }
 
     /// <summary>Raised for every reservation granted, renewed, refused, expired or dropped.</summary>
