@@ -299,13 +299,17 @@ public sealed partial class RelayServer : IAsyncDisposable
         PeerId remote = stream.Connection.RemotePeer;
         RelayServerOptions options = Volatile.Read(ref _options);
         bool pending = true;
+
+        // Started before it is counted: the read arms its stream timeout synchronously, so whoever sees the request
+        // pending sees its timer running.
+        Task<HopRequest> read = InboundHop.ReadRequestAsync(stream, options.StreamTimeout, _time, _shutdown.Token);
         Interlocked.Increment(ref _pendingRequests);
         try
         {
             HopRequest request;
             try
             {
-                request = await InboundHop.ReadRequestAsync(stream, options.StreamTimeout, _time, _shutdown.Token).ConfigureAwait(false);
+                request = await read.ConfigureAwait(false);
             }
             catch (RelayException ex) when (ex.Kind == RelayErrorKind.ProtocolViolation)
             {
