@@ -68,6 +68,26 @@ public sealed class AutoNatTests(ITestOutputHelper output)
         run.ShouldSucceedWith("autonat").Should().StartWith("v2 failed", "js closes the stream without a response for a private address; that is no signal, not an error of ours");
     }
 
+    [Fact]
+    public async Task JsClientV1_DotnetServer_DialsTheJsNodeBackOk()
+    {
+        await using var server = await StartDotnetServerAsync();
+
+        var run = await Peers.RunClientAsync(Impl.Js, output, "autonat-ask", server.Address, "--autonat-version", "1");
+
+        run.ShouldSucceedWith("autonat").Should().MatchRegex(@"^v1 OK /ip4/127\.0\.0\.1/tcp/\d+ dialed$", "our server read js's DIAL and dialed the js node back");
+    }
+
+    [Fact]
+    public async Task JsClientV2_DotnetServer_DeliversTheNonceOnTheDialBack()
+    {
+        await using var server = await StartDotnetServerAsync();
+
+        var run = await Peers.RunClientAsync(Impl.Js, output, "autonat-ask", server.Address, "--autonat-version", "2");
+
+        run.ShouldSucceedWith("autonat").Should().Be("v2 OK OK 0 nonce received dial-data 0", "js's dial-back handler got its nonce from our server, which answered OK for address 0");
+    }
+
     private async Task<ListenerPeer> StartDotnetServerAsync(bool allowPrivate = true)
     {
         string[] args = ["node", "--listen", Peers.LoopbackAnyPort, "--relay-service", "off", "--max-relays", "0", "--autonat-boot-delay", "600"];

@@ -83,7 +83,9 @@ public sealed class AutoNatV2Client : IAsyncDisposable
             throw new ArgumentException($"An AutoNAT v2 probe asks about 1 to 50 addresses, not {addresses.Count}.", nameof(addresses));
         }
 
-        ulong nonce = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
+        // 63 random bits: js-libp2p's codec reads fixed64 as a signed integer, so a nonce with the top bit set would
+        // not round-trip through a js server. A nonce is unpredictable, not secret for long: 63 bits are plenty.
+        ulong nonce = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8)) >> 1;
         var dialBack = new TaskCompletionSource<ConnectionInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[nonce] = dialBack;
         try

@@ -12,6 +12,10 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { autoNAT } from '@libp2p/autonat'
 import { autoNATv2 } from '@libp2p/autonat-v2'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { pbStream } from '@libp2p/utils'
+// js-libp2p's own AutoNAT codecs (the packages export only their services; the files are theirs, pinned in the lockfile).
+import { Message as AutonatV1Message } from './node_modules/@libp2p/autonat/dist/src/pb/index.js'
+import { DialBack, DialBackResponse, Message as AutonatV2Message } from './node_modules/@libp2p/autonat-v2/dist/src/pb/index.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -39,6 +43,9 @@ subcommands:
   listen --relay <relay multiaddr ending in /p2p/<relay id>>
   listen-direct --port <p>
   autonat-server --port <p>   AutoNAT v1 and v2 servers (js refuses to dial private, loopback and documentation addresses)
+  autonat-ask <server multiaddr> --autonat-version <1|2> [--port <p>]
+                              one request as js-libp2p's clients send it (its codecs and exchange), for its own
+                              loopback address, which js's clients never ask about themselves
   dial <multiaddr> [--bytes <n>] [--warmup <n>]
   ping <multiaddr>
 
@@ -178,6 +185,7 @@ function parseCommandLine (argv) {
       'duration-limit': { type: 'string' },
       'data-limit': { type: 'string' },
       'no-limit': { type: 'boolean', default: false },
+      'autonat-version': { type: 'string' },
       timeout: { type: 'string' },
       lifetime: { type: 'string' },
       stdin: { type: 'string' },
@@ -587,6 +595,66 @@ async function runAutonatServer (values, positionals, signal) {
   emit('ready')
 }
 
+async function runAutonatAsk (values, positionals, signal) {
+  if (positionals.length !== 1) {
+    throw new UsageError('autonat-ask takes exactly one server multiaddr')
+  }
+  const server = multiaddrArgument(positionals[0], 'the server address')
+  const version = integerOption(values, 'autonat-version', { fallback: 2, min: 1, max: 2 })
+  const port = integerOption(values, 'port', { fallback: 0, max: 65535 })
+  const libp2p = await startNode({ listen: [`/ip4/${LOOPBACK}/tcp/${port}`], signal })
+  const mine = loopbackTcpAddress(libp2p).decapsulateCode(421)
+  const connection = await libp2p.dial(server, { signal })
+
+  if (version === 1) {
+    // As @libp2p/autonat's askPeerToVerify.
+    const stream = await connection.newStream('/libp2p/autonat/1.0.0', { signal })
+    const messages = pbStream(stream).pb(AutonatV1Message)
+    const [, response] = await Promise.all([
+      messages.write({
+        type: AutonatV1Message.MessageType.DIAL,
+        dial: { peer: { id: libp2p.peerId.toMultihash().bytes, addrs: [mine.bytes] } }
+      }, { signal }),
+      messages.read({ signal })
+    ])
+    const answer = response.dialResponse
+    emit(`autonat v1 ${answer?.status ?? 'none'} ${answer?.addr == null ? '-' : multiaddr(answer.addr).toString()} ${answer?.statusText ?? ''}`.trim())
+    await shutdown(EXIT_OK, 'done')
+    return
+  }
+
+  // As @libp2p/autonat-v2's client: a nonce, the dial-back answered only for it, dial data paid in 4 KiB chunks.
+  // As js's client: below 2^53 (js's codec reads fixed64 as a signed 64-bit integer).
+  const nonce = BigInt(Math.floor(Math.random() * Number.MAX_SAFE_INTEGER))
+  let dialedBack = false
+  await libp2p.handle('/libp2p/autonat/2/dial-back', async (stream) => {
+    const backMessages = pbStream(stream)
+    const message = await backMessages.read(DialBack, { signal })
+    if (message.nonce !== nonce) {
+      stream.abort(new Error('unknown nonce'))
+      return
+    }
+    dialedBack = true
+    await backMessages.write({ status: DialBackResponse.DialBackStatus.OK }, DialBackResponse)
+    await stream.close({ signal })
+  })
+  const stream = await connection.newStream('/libp2p/autonat/2/dial-request', { signal })
+  const messages = pbStream(stream).pb(AutonatV2Message)
+  await messages.write({ dialRequest: { addrs: [mine.bytes], nonce } }, { signal })
+  let response = await messages.read({ signal })
+  let paid = 0n
+  if (response.dialDataRequest != null) {
+    const chunk = new Uint8Array(4096)
+    for (; paid < response.dialDataRequest.numBytes; paid += 4096n) {
+      await messages.write({ dialDataResponse: { data: chunk } }, { signal })
+    }
+    response = await messages.read({ signal })
+  }
+  const answer = response.dialResponse
+  emit(`autonat v2 ${answer?.status ?? 'none'} ${answer?.dialStatus ?? 'none'} ${answer?.addrIdx ?? '-'} nonce ${dialedBack ? 'received' : 'not received'} dial-data ${paid}`)
+  await shutdown(EXIT_OK, 'done')
+}
+
 async function runDial (values, positionals, signal) {
   if (positionals.length !== 1) {
     throw new UsageError('dial takes exactly one multiaddr')
@@ -631,6 +699,7 @@ const SUBCOMMANDS = {
   listen: { run: runListen, server: true },
   'listen-direct': { run: runListenDirect, server: true },
   'autonat-server': { run: runAutonatServer, server: true },
+  'autonat-ask': { run: runAutonatAsk, server: false },
   dial: { run: runDial, server: false },
   ping: { run: runPing, server: false }
 }
