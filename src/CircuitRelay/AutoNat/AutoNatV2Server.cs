@@ -65,7 +65,7 @@ public sealed class AutoNatV2Server : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(timeProvider);
         options.Validate();
         _requests = RelayMetrics.CreateMeter(meterFactory).CreateCounter<long>(
-            "libp2p.autonat.v2.server.requests", "{request}", "AutoNAT v2 requests answered, by status (ok, rejected, refused, internal_error; reset: no answer), dial status and whether dial data was asked.");
+            "libp2p.autonat.v2.server.requests", "{request}", "AutoNAT v2 requests answered, by status (ok, rejected, refused, internal_error; reset: no answer), dial status, reason (dialed, relayed, rate_limited, dial_data_rate_limited, no_dialable_address, dial_data_refused, bad_request, timeout, stream_error) and whether dial data was asked.");
         _host = host;
         _dial = host.GetRequiredFeature<IDialFeature>("AutoNAT v2 server");
         _connections = host.GetRequiredFeature<IConnectionsFeature>("AutoNAT v2 server");
@@ -126,7 +126,7 @@ public sealed class AutoNatV2Server : IAsyncDisposable
             }
             catch (Exception ex) when (ex is IOException or InvalidDataException or InvalidProtocolBufferException or OperationCanceledException)
             {
-                outcome = Outcome.Reset(ex is OperationCanceledException ? "timed out" : ex.Message);
+                outcome = Outcome.Reset(ex is OperationCanceledException ? "timed out" : ex.Message, ex is OperationCanceledException ? "timeout" : "stream_error");
             }
 
             if (outcome.Response is null)
@@ -155,6 +155,7 @@ public sealed class AutoNatV2Server : IAsyncDisposable
                 1,
                 new KeyValuePair<string, object?>("status", status),
                 new KeyValuePair<string, object?>("dial_status", dialStatus),
+                new KeyValuePair<string, object?>("reason", outcome.Tag),
                 new KeyValuePair<string, object?>("dial_data", outcome.DialData));
         }
     }
@@ -165,12 +166,12 @@ public sealed class AutoNatV2Server : IAsyncDisposable
         PeerId peer = connection.RemotePeer;
         if (connection.IsRelayed || connection.RemoteAddress.IsRelayed || !connection.RemoteAddress.TryGetIPAddress(out IPAddress? observed))
         {
-            return Outcome.Answer(PbV2.DialResponse.Types.ResponseStatus.ERequestRejected, "request over a relayed connection");
+            return Outcome.Answer(PbV2.DialResponse.Types.ResponseStatus.ERequestRejected, "request over a relayed connection", "relayed");
         }
 
         if (!TryBegin(peer))
         {
-            return Outcome.Answer(PbV2.DialResponse.Types.ResponseStatus.ERequestRejected, "too many requests");
+            return Outcome.Answer(PbV2.DialResponse.Types.ResponseStatus.ERequestRejected, "too many requests", "rate_limited");
         }
 
         try
@@ -180,13 +181,13 @@ public sealed class AutoNatV2Server : IAsyncDisposable
             PbV2.Message request = PbV2.Message.Parser.ParseFrom(body);
             if (request.MsgCase != PbV2.Message.MsgOneofCase.DialRequest)
             {
-                return Outcome.Reset($"expected a dial request, got {request.MsgCase}");
+                return Outcome.Reset($"expected a dial request, got {request.MsgCase}", "bad_request");
             }
 
             (Multiaddr? address, int index) = Choose(request.DialRequest.Addrs);
             if (address is null)
             {
-                return Outcome.Answer(PbV2.DialResponse.Types.ResponseStatus.EDialRefused, "no address it would dial");
+                return Outcome.Answer(PbV2.DialResponse.Types.ResponseStatus.EDialRefused, "no address it would dial", "no_dialable_address");
             }
 
             bool dialData = !address.TryGetIPAddress(out IPAddress? target) || !Same(target, observed);
@@ -194,7 +195,7 @@ public sealed class AutoNatV2Server : IAsyncDisposable
             {
                 if (!_global.TryAcquire("dial-data", _options.DialDataRequestsPerMinute, Minute))
                 {
-                    return Outcome.Answer(PbV2.DialResponse.Types.ResponseStatus.ERequestRejected, "too many requests needing dial data", dialData: true);
+                    return Outcome.Answer(PbV2.DialResponse.Types.ResponseStatus.ERequestRejected, "too many requests needing dial data", "dial_data_rate_limited", dialData: true);
                 }
 
                 int amount;
@@ -209,7 +210,7 @@ public sealed class AutoNatV2Server : IAsyncDisposable
                 await LengthPrefixed.WriteAsync(stream.Output, ask.ToByteArray(), cancellationToken).ConfigureAwait(false);
                 if (await ReadDialDataAsync(stream, amount, cancellationToken).ConfigureAwait(false) is { } refusal)
                 {
-                    return Outcome.Reset(refusal, dialData: true);
+                    return Outcome.Reset(refusal, "dial_data_refused", dialData: true);
                 }
 
                 if (wait > TimeSpan.Zero)
@@ -222,6 +223,7 @@ public sealed class AutoNatV2Server : IAsyncDisposable
             return new Outcome(
                 new PbV2.DialResponse { Status = PbV2.DialResponse.Types.ResponseStatus.Ok, AddrIdx = (uint)index, DialStatus = dialed },
                 $"dialed {address}",
+                "dialed",
                 dialData);
         }
         finally
@@ -384,11 +386,12 @@ public sealed class AutoNatV2Server : IAsyncDisposable
     };
 
     /// <summary>An answer to write (or none: reset the stream) and why.</summary>
-    private readonly record struct Outcome(PbV2.DialResponse? Response, string Reason, bool DialData)
+    /// <remarks><paramref name="Tag"/> is the metric's <c>reason</c>: a fixed word, where <paramref name="Reason"/> is for the log.</remarks>
+    private readonly record struct Outcome(PbV2.DialResponse? Response, string Reason, string Tag, bool DialData)
     {
-        public static Outcome Answer(PbV2.DialResponse.Types.ResponseStatus status, string reason, bool dialData = false)
-            => new(new PbV2.DialResponse { Status = status }, reason, dialData);
+        public static Outcome Answer(PbV2.DialResponse.Types.ResponseStatus status, string reason, string tag, bool dialData = false)
+            => new(new PbV2.DialResponse { Status = status }, reason, tag, dialData);
 
-        public static Outcome Reset(string reason, bool dialData = false) => new(null, reason, dialData);
+        public static Outcome Reset(string reason, string tag, bool dialData = false) => new(null, reason, tag, dialData);
     }
 }

@@ -65,7 +65,7 @@ public sealed class AutoNatV2Tests : IAsyncLifetime
         result.Outcome.Should().Be(AutoNatV2Outcome.Reachable, result.Reason);
         result.DialDataPaid.Should().BeInRange(30_000, 100_000);
         served.GetMeasurementSnapshot().Should().ContainSingle().Which.Tags.Should().Contain(
-            [new("status", "ok"), new("dial_status", "ok"), new KeyValuePair<string, object?>("dial_data", true)]);
+            [new("status", "ok"), new("dial_status", "ok"), new("reason", "dialed"), new KeyValuePair<string, object?>("dial_data", true)]);
     }
 
     [Fact]
