@@ -10,7 +10,7 @@ namespace CircuitRelay.Interop.Tests.Harness;
 /// network; every process runs inside a lab namespace; <see cref="DisposeAsync"/> removes all of it, and a lab left by
 /// a killed run (same prefix) is removed before a new one is made.
 /// </summary>
-/// <remarks>Needs root, <c>ip</c> and <c>nft</c> (<c>.ci/run</c> installs nftables).</remarks>
+/// <remarks>Needs root and <c>ip</c>; installs nftables when <c>nft</c> is missing.</remarks>
 internal sealed class NatLab : IAsyncDisposable
 {
     private const string Prefix = "crlab";
@@ -52,6 +52,7 @@ internal sealed class NatLab : IAsyncDisposable
             throw new InvalidOperationException("The NAT lab needs root (network namespaces and nftables); run the suite as root.");
         }
 
+        await EnsureNftablesAsync();
         var lab = new NatLab(output);
         await RemoveAllAsync();
         try
@@ -137,6 +138,21 @@ internal sealed class NatLab : IAsyncDisposable
         await RemoveAllAsync();
     }
 
+    /// <summary>Installs nftables from the Debian registry when <c>nft</c> is missing (the test command does its own set-up, as it does npm's).</summary>
+    private static async Task EnsureNftablesAsync()
+    {
+        if ((await TryRunAsync("sh", "-c", "command -v nft")).Code == 0)
+        {
+            return;
+        }
+
+        (int code, string text) = await TryRunAsync("sh", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables"], TimeSpan.FromMinutes(5));
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"The NAT lab needs nftables and installing it failed ({code}): {text.Trim()}");
+        }
+    }
+
     private static async Task RemoveAllAsync()
     {
         (int _, string listing) = await TryRunAsync("ip", "netns", "list");
@@ -169,7 +185,9 @@ internal sealed class NatLab : IAsyncDisposable
         }
     }
 
-    private static async Task<(int Code, string Output)> TryRunAsync(string file, params string[] arguments)
+    private static Task<(int Code, string Output)> TryRunAsync(string file, params string[] arguments) => TryRunAsync(file, arguments, CommandTimeout);
+
+    private static async Task<(int Code, string Output)> TryRunAsync(string file, string[] arguments, TimeSpan bound)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string argument in arguments)
@@ -180,7 +198,7 @@ internal sealed class NatLab : IAsyncDisposable
         using Process process = Process.Start(start) ?? throw new InvalidOperationException($"Cannot start {file}.");
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(CommandTimeout);
+        using var timeout = new CancellationTokenSource(bound);
         await process.WaitForExitAsync(timeout.Token);
         return (process.ExitCode, await stdout + await stderr);
     }
