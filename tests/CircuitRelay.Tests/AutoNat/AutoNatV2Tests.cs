@@ -23,12 +23,23 @@ public sealed class AutoNatV2Tests : IAsyncLifetime
         TestNode node = _fixture.CreatePublicNode("192.0.2.10");
         AutoNatV2Client client = Client(node);
         await node.Host.DialAsync(_fixture.RelayAddress).Within();
+        var inbound = new List<ConnectionInfo>();
+        node.Host.ConnectionOpened += (_, e) =>
+        {
+            lock (inbound)
+            {
+                inbound.Add(e.Connection);
+            }
+        };
 
         AutoNatV2Result result = await client.ProbeAsync(_fixture.RelayId, [Multiaddr.Parse("/ip4/192.0.2.10/tcp/4001")]).Within();
 
         result.Outcome.Should().Be(AutoNatV2Outcome.Reachable, result.Reason);
         result.Address.Should().Be(Multiaddr.Parse("/ip4/192.0.2.10/tcp/4001"));
         result.DialDataPaid.Should().Be(0);
+        ConnectionInfo dialBack = inbound.Should().ContainSingle().Subject;
+        dialBack.RemoteAddress.TryGetIPEndPoint(out System.Net.IPEndPoint? from).Should().BeTrue();
+        from!.Port.Should().NotBe(4001, "the dial-back leaves from an ephemeral port, not the server's listen port");
         server.RequestsServed.Should().Be(1);
         await ListenerTests.WaitUntilAsync(() => node.Host.GetConnections(_fixture.RelayId).Count == 1);
     }
