@@ -4,6 +4,7 @@ using CircuitRelay.Adverts;
 using CircuitRelay.AutoNat;
 using CircuitRelay.Inbound;
 using CircuitRelay.AutoRelay;
+using CircuitRelay.Diagnostics;
 using CircuitRelay.Server;
 
 namespace CircuitRelay.Node;
@@ -15,7 +16,8 @@ namespace CircuitRelay.Node;
 /// Serves <c>/echo/1.0.0</c> and ping. Runs until SIGINT or SIGTERM, whatever its stdin is.
 /// </summary>
 /// <remarks>
-/// Event lines on stdout: <c>peer &lt;id&gt;</c>, <c>listening &lt;ma&gt;</c>, <c>relay-service on</c>, <c>ready</c>,
+/// Event lines on stdout: <c>peer &lt;id&gt;</c>, <c>listening &lt;ma&gt;</c>, <c>relay-service on</c>, <c>admin &lt;url&gt;</c> (with
+/// <c>--admin-listen</c>), <c>ready</c>,
 /// then <c>reachable &lt;circuit addr&gt;</c> when a reservation becomes live and <c>unreachable &lt;circuit addr&gt;</c>
 /// when one is lost or rotated away. Bad configuration: one <c>error …</c> line, exit code 2.
 /// </remarks>
@@ -58,12 +60,15 @@ internal static class NodeCommand
         var livenessTimeout = new Option<double>("--relay-liveness-timeout") { Description = "Seconds a relay's ping may take before its reservation is dropped.", DefaultValueFactory = _ => 5 };
         var reserveTimeout = new Option<double>("--reserve-timeout") { Description = "Seconds one reservation attempt or probe may take.", DefaultValueFactory = _ => 10 };
         var cycle = new Option<double>("--autorelay-interval") { Description = "Seconds between AutoRelay cycles when nothing happens (a lost reservation is replaced at once).", DefaultValueFactory = _ => 30 };
+        var adminListen = new Option<string?>("--admin-listen") { Description = "Serve the node's JSON snapshot (relay, AutoRelay, AutoNAT) over HTTP at <ip>:<port> (GET /metrics; port 0 picks one; loopback only unless --admin-allow-remote). Off by default." };
+        var adminAllowRemote = new Option<bool>("--admin-allow-remote") { Description = "Let --admin-listen bind a non-loopback address (the endpoint has no authentication)." };
         var knobs = new RelayKnobs();
         var command = new Command("node", "Run a libp2p node: a relay (--relay-service on), a private node that finds relays by itself (--relay-candidate), or both.")
         {
             listen, relayService, capacity, advertTtl, advertise, reservations, candidates, minSources, maxRelays, maxPeersPerRelay, rngSeed,
             allowPrivate, livenessInterval, livenessTimeout, reserveTimeout, cycle,
             role, autonat, autonatAllowPrivate, autonatConfidence, autonatBootDelay, autonatRetry, capPerRelay, capPrivate, capUnknownRelay, external,
+            adminListen, adminAllowRemote,
         };
         knobs.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -119,6 +124,7 @@ internal static class NodeCommand
                         Seconds(parse.GetValue(reserveTimeout), "--reserve-timeout"),
                         Seconds(parse.GetValue(cycle), "--autorelay-interval")),
                     Pool = BuildPool(parse.GetValue(minSources), parse.GetValue(maxPeersPerRelay), parse.GetValue(rngSeed), parse.GetValue(allowPrivate)),
+                    Admin = parse.GetValue(adminListen) is { } admin ? AdminEndpoint.ParseListen(admin, parse.GetValue(adminAllowRemote)) : null,
                 };
             }
             catch (Exception ex) when (ex is ArgumentException or FormatException)
@@ -156,10 +162,14 @@ internal static class NodeCommand
 
         node.StartGossip();
         AutoNatService? autonat = null;
+        AutoNatServer? autonatServer = null;
+        AutoNatV2Server? autonatV2Server = null;
         if (settings.AutoNat)
         {
-            node.Own(new AutoNatServer(node.Host, settings.AutoNatServer, node.LoggerFactory, node.Meters, TimeProvider.System)).Start();
-            node.Own(new AutoNatV2Server(node.Host, settings.AutoNatV2Server, node.LoggerFactory, node.Meters, TimeProvider.System)).Start();
+            autonatServer = node.Own(new AutoNatServer(node.Host, settings.AutoNatServer, node.LoggerFactory, node.Meters, TimeProvider.System));
+            autonatServer.Start();
+            autonatV2Server = node.Own(new AutoNatV2Server(node.Host, settings.AutoNatV2Server, node.LoggerFactory, node.Meters, TimeProvider.System));
+            autonatV2Server.Start();
             settings.AutoNatService.ForcedRole = settings.Role;
             autonat = node.Own(new AutoNatService(node.Host, settings.AutoNatService, node.LoggerFactory, node.Meters, TimeProvider.System));
         }
@@ -201,6 +211,15 @@ internal static class NodeCommand
         else
         {
             await coordinator.ApplyAsync(settings.Role, cancellationToken);
+        }
+
+        // Declared after the coordinator and the runtime it reads from, so it is disposed before them.
+        await using AdminEndpoint? admin = settings.Admin is { } adminAt
+            ? AdminEndpoint.Start(adminAt, () => NodeSnapshot.Create(TimeProvider.System, coordinator.Relay, worker, autonat, autonatServer, autonatV2Server).ToJson())
+            : null;
+        if (admin is not null)
+        {
+            Output.Line($"admin {admin.Address}");
         }
 
         Output.Line("ready");
@@ -345,5 +364,8 @@ internal static class NodeCommand
         public required AutoRelayOptions AutoRelay { get; init; }
 
         public required RelayPoolOptions Pool { get; init; }
+
+        /// <summary>Where the admin endpoint listens (<c>--admin-listen</c>); null: none.</summary>
+        public required System.Net.IPEndPoint? Admin { get; init; }
     }
 }

@@ -24,6 +24,7 @@ var root = new RootCommand("CircuitRelay sample node: libp2p Circuit Relay v2 ov
     PingCommand.Create(identity, verbose),
     ReserveCommand.Create(identity, verbose),
     AutoNatProbeCommand.Create(identity, verbose),
+    MetricsCommand.Create(),
     DemoCommand.Create(verbose),
 };
 

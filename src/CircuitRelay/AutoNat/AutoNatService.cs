@@ -85,6 +85,10 @@ public sealed class AutoNatService : IAsyncDisposable
     /// <summary>Probes sent so far.</summary>
     public long ProbesSent => Interlocked.Read(ref _probes);
 
+    /// <summary>The role, the run toward a change, the probes sent and each address's reachability now (for an admin endpoint or a <c>metrics</c> command).</summary>
+    public AutoNatSnapshot GetSnapshot()
+        => AutoNatSnapshot.Capture(_time.GetUtcNow(), Role, _options.ForcedRole != NodeRole.Unknown, _tracker, _addressTracker, ProbesSent);
+
     /// <summary>Starts probing (nothing when a role is forced).</summary>
     public void Start()
     {
