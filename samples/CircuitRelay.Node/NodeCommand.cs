@@ -63,12 +63,14 @@ internal static class NodeCommand
         var adminListen = new Option<string?>("--admin-listen") { Description = "Serve the node's JSON snapshot (relay, AutoRelay, AutoNAT) over HTTP at <ip>:<port> (GET /metrics; port 0 picks one; loopback only unless --admin-allow-remote). Off by default." };
         var adminAllowRemote = new Option<bool>("--admin-allow-remote") { Description = "Let --admin-listen bind a non-loopback address (the endpoint has no authentication)." };
         var knobs = new RelayKnobs();
+        var config = new Option<string?>(NodeConfigFile.ConfigFlag) { Description = "A JSON configuration file in the shape CircuitRelay.Hosting binds ({ \"CircuitRelay\": { \"Host\": …, \"Node\": …, \"RelayServer\": … } }); options given here win over it." };
+        var printConfig = new Option<bool>("--print-config") { Description = "Print the effective configuration (file, options and defaults) as JSON and exit." };
         var command = new Command("node", "Run a libp2p node: a relay (--relay-service on), a private node that finds relays by itself (--relay-candidate), or both.")
         {
             listen, relayService, capacity, advertTtl, advertise, reservations, candidates, minSources, maxRelays, maxPeersPerRelay, rngSeed,
             allowPrivate, livenessInterval, livenessTimeout, reserveTimeout, cycle,
             role, autonat, autonatAllowPrivate, autonatConfidence, autonatBootDelay, autonatRetry, capPerRelay, capPrivate, capUnknownRelay, external,
-            adminListen, adminAllowRemote,
+            adminListen, adminAllowRemote, config, printConfig,
         };
         knobs.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -131,6 +133,12 @@ internal static class NodeCommand
             {
                 Output.Line($"error invalid configuration: {ex.Message}");
                 return ExitBadConfiguration;
+            }
+
+            if (parse.GetValue(printConfig))
+            {
+                Console.Out.WriteLine(NodeConfigFile.Print(parse));
+                return 0;
             }
 
             try

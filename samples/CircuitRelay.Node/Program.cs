@@ -28,4 +28,18 @@ var root = new RootCommand("CircuitRelay sample node: libp2p Circuit Relay v2 ov
     DemoCommand.Create(verbose),
 };
 
+if (Array.IndexOf(args, "node") >= 0)
+{
+    try
+    {
+        // node --config <file>: the file's settings become options (the command line wins).
+        args = NodeConfigFile.Expand(args);
+    }
+    catch (ArgumentException ex)
+    {
+        Output.Line($"error invalid configuration: {ex.Message}");
+        return 2;
+    }
+}
+
 return await root.Parse(args).InvokeAsync();
