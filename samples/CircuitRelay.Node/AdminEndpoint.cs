@@ -68,21 +68,21 @@ internal sealed class AdminEndpoint : IAsyncDisposable
     /// Reads <c>--admin-listen &lt;ip&gt;:&lt;port&gt;</c>: a loopback address unless <paramref name="allowRemote"/>
     /// (<c>--admin-allow-remote</c>). Throws an <see cref="ArgumentException"/> naming the option otherwise.
     /// </summary>
-    public static IPEndPoint ParseListen(string text, bool allowRemote)
+    public static IPEndPoint ParseListen(string text, bool allowRemote, string flag = "--admin-listen")
     {
         if (!IPEndPoint.TryParse(text, out IPEndPoint? endPoint) || !text.Contains(':', StringComparison.Ordinal) || text.EndsWith(']'))
         {
-            throw new ArgumentException($"--admin-listen '{text}' is not <ip>:<port> (e.g. 127.0.0.1:5001, [::1]:5001; port 0 picks a free one).");
+            throw new ArgumentException($"{flag} '{text}' is not <ip>:<port> (e.g. 127.0.0.1:5001, [::1]:5001; port 0 picks a free one).");
         }
 
         if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && !text.StartsWith('['))
         {
-            throw new ArgumentException($"--admin-listen '{text}': write an IPv6 address in brackets, [<ip>]:<port>.");
+            throw new ArgumentException($"{flag} '{text}': write an IPv6 address in brackets, [<ip>]:<port>.");
         }
 
         if (!IPAddress.IsLoopback(endPoint.Address) && !allowRemote)
         {
-            throw new ArgumentException($"--admin-listen '{text}' is not a loopback address; the admin endpoint has no authentication, so serving it beyond this machine needs --admin-allow-remote.");
+            throw new ArgumentException($"{flag} '{text}' is not a loopback address; the endpoint has no authentication, so serving it beyond this machine needs --admin-allow-remote.");
         }
 
         return endPoint;

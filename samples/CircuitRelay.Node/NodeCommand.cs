@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OpenTelemetry.Metrics;
 using System.Globalization;
 using CircuitRelay.Adverts;
 using CircuitRelay.AutoNat;
@@ -63,6 +64,7 @@ internal static class NodeCommand
         var adminListen = new Option<string?>("--admin-listen") { Description = "Serve the node's JSON snapshot (relay, AutoRelay, AutoNAT) over HTTP at <ip>:<port> (GET /metrics; port 0 picks one; loopback only unless --admin-allow-remote). Off by default." };
         var adminAllowRemote = new Option<bool>("--admin-allow-remote") { Description = "Let --admin-listen bind a non-loopback address (the endpoint has no authentication)." };
         var knobs = new RelayKnobs();
+        var prometheusListen = new Option<string?>("--prometheus-listen") { Description = "Serve the metrics in the Prometheus text format at http://<ip:port>/metrics (OpenTelemetry's exporter); loopback unless --admin-allow-remote; port 0 picks a free one." };
         var config = new Option<string?>(NodeConfigFile.ConfigFlag) { Description = "A JSON configuration file in the shape CircuitRelay.Hosting binds ({ \"CircuitRelay\": { \"Host\": …, \"Node\": …, \"RelayServer\": … } }); options given here win over it." };
         var printConfig = new Option<bool>("--print-config") { Description = "Print the effective configuration (file, options and defaults) as JSON and exit." };
         var command = new Command("node", "Run a libp2p node: a relay (--relay-service on), a private node that finds relays by itself (--relay-candidate), or both.")
@@ -70,7 +72,7 @@ internal static class NodeCommand
             listen, relayService, capacity, advertTtl, advertise, reservations, candidates, minSources, maxRelays, maxPeersPerRelay, rngSeed,
             allowPrivate, livenessInterval, livenessTimeout, reserveTimeout, cycle,
             role, autonat, autonatAllowPrivate, autonatConfidence, autonatBootDelay, autonatRetry, capPerRelay, capPrivate, capUnknownRelay, external,
-            adminListen, adminAllowRemote, config, printConfig,
+            adminListen, adminAllowRemote, prometheusListen, config, printConfig,
         };
         knobs.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -127,6 +129,7 @@ internal static class NodeCommand
                         Seconds(parse.GetValue(cycle), "--autorelay-interval")),
                     Pool = BuildPool(parse.GetValue(minSources), parse.GetValue(maxPeersPerRelay), parse.GetValue(rngSeed), parse.GetValue(allowPrivate)),
                     Admin = parse.GetValue(adminListen) is { } admin ? AdminEndpoint.ParseListen(admin, parse.GetValue(adminAllowRemote)) : null,
+                    Prometheus = parse.GetValue(prometheusListen) is { } prometheus ? AdminEndpoint.ParseListen(prometheus, parse.GetValue(adminAllowRemote), "--prometheus-listen") : null,
                 };
             }
             catch (Exception ex) when (ex is ArgumentException or FormatException)
@@ -230,8 +233,37 @@ internal static class NodeCommand
             Output.Line($"admin {admin.Address}");
         }
 
+        using OpenTelemetry.Metrics.MeterProvider? prometheus = settings.Prometheus is { } scrapeAt ? StartPrometheus(scrapeAt) : null;
+
         Output.Line("ready");
         await CommandHelpers.WaitForShutdownAsync(exitOnStdinClose, cancellationToken);
+    }
+
+    /// <summary>OpenTelemetry's Prometheus exporter over the meter <c>CircuitRelay</c>; prints <c>prometheus &lt;url&gt;</c>.</summary>
+    private static OpenTelemetry.Metrics.MeterProvider StartPrometheus(System.Net.IPEndPoint at)
+    {
+        if (at.Port == 0)
+        {
+            // HttpListener takes no port 0: borrow a free one from the system.
+            using var probe = new System.Net.Sockets.TcpListener(at.Address, 0);
+            probe.Start();
+            at = new System.Net.IPEndPoint(at.Address, ((System.Net.IPEndPoint)probe.LocalEndpoint).Port);
+            probe.Stop();
+        }
+
+        string host = at.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{at.Address}]" : at.Address.ToString();
+        string prefix = $"http://{host}:{at.Port}/";
+        OpenTelemetry.Metrics.MeterProvider provider = OpenTelemetry.Sdk.CreateMeterProviderBuilder()
+            .AddMeter("CircuitRelay") // every instrument of the library is on this meter (docs/metrics.md)
+            .AddPrometheusHttpListener(o =>
+            {
+                o.Host = host;
+                o.Port = at.Port;
+                o.ScrapeEndpointPath = "/metrics";
+            })
+            .Build();
+        Output.Line($"prometheus {prefix}metrics");
+        return provider;
     }
 
     private static RelayAdvertOptions BuildAdvert(int? capacity, int ttlSeconds, string[] addresses)
@@ -375,5 +407,8 @@ internal static class NodeCommand
 
         /// <summary>Where the admin endpoint listens (<c>--admin-listen</c>); null: none.</summary>
         public required System.Net.IPEndPoint? Admin { get; init; }
+
+        /// <summary>Where the Prometheus scrape endpoint listens (<c>--prometheus-listen</c>); null: none.</summary>
+        public required System.Net.IPEndPoint? Prometheus { get; init; }
     }
 }

@@ -31,6 +31,8 @@ internal static class NodeConfigFile
         new("Node:StaticRelays", "--reservation", Kind.Many),
         new("Node:AutoNat", "--autonat", Kind.Lower),
         new("Node:AdminListen", "--admin-listen"),
+        new("Node:AdminAllowRemote", "--admin-allow-remote", Kind.Flag),
+        new("Node:PrometheusListen", "--prometheus-listen"),
         new("RelayServer:ReservationTtl", "--reservation-ttl", Kind.Seconds),
         new("RelayServer:MaxReservations", "--max-reservations"),
         new("RelayServer:MaxReservationsPerIp", "--max-reservations-per-ip"),
@@ -41,7 +43,12 @@ internal static class NodeConfigFile
         new("RelayServer:CircuitDataLimit", "--circuit-data-limit"),
         new("RelayServer:MaxBandwidthPerPeer", "--max-bandwidth-per-peer"),
         new("RelayServer:BandwidthBurstPerPeer", "--bandwidth-burst-per-peer"),
+        new("RelayServer:ReservationRateLimitPerPeer:Permits", "--reservation-rate-per-peer"),
+        new("RelayServer:ConnectRateLimitPerPeer:Permits", "--connect-rate-per-peer"),
+        new("RelayServer:ReservationRateLimitPerIp:Permits", "--reservation-rate-per-ip"),
+        new("RelayServer:ConnectRateLimitPerIp:Permits", "--connect-rate-per-ip"),
         new("RelayServer:LoadTightFactor", "--load-tight-factor"),
+        new("Host:MaxStreamReceiveWindow", "--max-stream-window"),
         new("RelayClient:UnknownRelayCap", "--inbound-cap-unknown-relay"),
         new("Inbound:PerRelay", "--inbound-cap-per-relay"),
         new("Inbound:WhilePrivate", "--inbound-cap-private"),
@@ -141,13 +148,19 @@ internal static class NodeConfigFile
             Option? option = FindOption(parse.CommandResult.Command, key.Flag) ?? parse.RootCommandResult.Command.Options.FirstOrDefault(o => o.Name == key.Flag);
             object? value = option is null ? null : parse.GetResult(option) is { } result ? ValueOf(result) : null;
             string[] parts = key.Path.Split(':');
-            if (relay[parts[0]] is not JsonObject section)
+            JsonObject section = relay;
+            foreach (string part in parts[..^1])
             {
-                section = new JsonObject();
-                relay[parts[0]] = section;
+                if (section[part] is not JsonObject inner)
+                {
+                    inner = new JsonObject();
+                    section[part] = inner;
+                }
+
+                section = inner;
             }
 
-            section[parts[1]] = ToJson(key, value);
+            section[parts[^1]] = ToJson(key, value);
         }
 
         var root = new JsonObject { ["CircuitRelay"] = relay };
@@ -237,7 +250,7 @@ internal static class NodeConfigFile
         foreach ((string name, JsonNode? value) in section)
         {
             string path = prefix.Length == 0 ? name : prefix + ":" + name;
-            if (value is JsonObject inner && prefix.Length == 0)
+            if (value is JsonObject inner)
             {
                 foreach ((string Path, JsonNode? Value) leaf in Leaves(inner, path))
                 {

@@ -18,7 +18,7 @@ public sealed class NodeConfigTests(ITestOutputHelper output) : IDisposable
               "CircuitRelay": {
                 "Host": { "ListenAddresses": [ "/ip4/127.0.0.1/tcp/0" ] },
                 "Node": { "RelayService": "On", "Role": "Public" },
-                "RelayServer": { "MaxReservations": 7, "ReservationTtl": "00:20:00", "MaxCircuits": 11 },
+                "RelayServer": { "MaxReservations": 7, "ReservationTtl": "00:20:00", "MaxCircuits": 11, "ReservationRateLimitPerPeer": { "Permits": 3 } },
                 "AutoNat": { "Confidence": 4 },
                 "AutoNatServer": { "AllowPrivate": true }
               }
@@ -32,6 +32,7 @@ public sealed class NodeConfigTests(ITestOutputHelper output) : IDisposable
         relay.GetProperty("RelayServer").GetProperty("MaxReservations").GetInt32().Should().Be(7, "from the file");
         relay.GetProperty("RelayServer").GetProperty("MaxCircuits").GetInt32().Should().Be(12, "the command line wins over the file");
         relay.GetProperty("RelayServer").GetProperty("ReservationTtl").GetString().Should().Be("00:20:00");
+        relay.GetProperty("RelayServer").GetProperty("ReservationRateLimitPerPeer").GetProperty("Permits").GetInt32().Should().Be(3, "a nested section");
         relay.GetProperty("Node").GetProperty("RelayService").GetString().Should().Be("On");
         relay.GetProperty("Node").GetProperty("Role").GetString().Should().Be("Public");
         relay.GetProperty("AutoNat").GetProperty("Confidence").GetInt32().Should().Be(4);
