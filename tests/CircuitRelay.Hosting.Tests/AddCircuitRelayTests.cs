@@ -47,6 +47,52 @@ public sealed class AddCircuitRelayTests : IAsyncLifetime
         relay.Relay.GetStatistics().ActiveReservations.Should().Be(0, "stopping the application released the relay with the host");
     }
 
+    [Fact]
+    public async Task Stop_WithACircuitRunning_RefusesReservationsAndGivesTheCircuitTheShutdownTimeout()
+    {
+        (IHost relayApp, CircuitRelayNode relay) = await StartAsync(
+            new()
+            {
+                ["CircuitRelay:Host:ListenAddresses:0"] = "/ip4/127.0.0.1/tcp/0",
+                ["CircuitRelay:Node:RelayService"] = "On",
+                ["CircuitRelay:Node:ShutdownTimeout"] = "00:00:01",
+            },
+            b => b.AddRelayServer());
+        var reserved = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        relay.Relay!.ReservationChanged += (_, e) =>
+        {
+            if (e.Kind == ReservationEventKind.Accepted)
+            {
+                reserved.TrySetResult();
+            }
+        };
+        Multiaddr relayAddress = relay.Host.Addresses[0].WithPeerId(relay.Host.Identity.PeerId);
+        (IHost _, CircuitRelayNode target) = await StartAsync(
+            new() { ["CircuitRelay:Node:StaticRelays:0"] = relayAddress.ToString(), ["CircuitRelay:AutoRelay:DesiredReservations"] = "0" },
+            b => b.AddAutoRelay());
+        await reserved.Task.WaitAsync(Bound);
+        (IHost _, CircuitRelayNode dialer) = await StartAsync(new(), _ => { });
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        dialer.Host.ConnectionClosed += (_, e) =>
+        {
+            if (e.Connection.IsRelayed)
+            {
+                closed.TrySetResult();
+            }
+        };
+        ConnectionInfo circuit = await dialer.Host.GetRequiredFeature<IDialFeature>("test")
+            .DialAsync(Multiaddr.CreateCircuit(relay.Host.Addresses[0], relay.Host.Identity.PeerId, target.Host.Identity.PeerId)).AsTask().WaitAsync(Bound);
+        circuit.IsRelayed.Should().BeTrue();
+        relay.Relay.GetStatistics().ActiveCircuits.Should().Be(1);
+
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        await relayApp.StopAsync().WaitAsync(Bound);
+
+        stopwatch.Elapsed.Should().BeGreaterThanOrEqualTo(TimeSpan.FromSeconds(0.9), "the running circuit gets the whole shutdown timeout");
+        relay.Relay.AcceptingReservations.Should().BeFalse("a stopping relay grants nothing new");
+        await closed.Task.WaitAsync(Bound);
+    }
+
     [Theory]
     [InlineData("CircuitRelay:RelayServer:ReservationTtl", "00:00:00", "CircuitRelay:RelayServer:ReservationTtl")]
     [InlineData("CircuitRelay:Node:RelayCandidates:0", "not-a-multiaddr", "CircuitRelay:Node:RelayCandidates")]
