@@ -129,6 +129,19 @@ public sealed class AutoNatV2Server : IAsyncDisposable
                 outcome = Outcome.Reset(ex is OperationCanceledException ? "timed out" : ex.Message, ex is OperationCanceledException ? "timeout" : "stream_error");
             }
 
+            // Counted, logged and measured before the answer goes out (as v1 does): whoever has read the answer sees it counted.
+            bool served = outcome.Response?.Status == PbV2.DialResponse.Types.ResponseStatus.Ok;
+            Interlocked.Increment(ref served ? ref _served : ref _refused);
+            string status = outcome.Response is null ? "reset" : StatusTag(outcome.Response.Status);
+            string dialStatus = served ? DialStatusTag(outcome.Response!.DialStatus) : "none";
+            AutoNatLog.V2Answered(_logger, peer, status, dialStatus, outcome.Reason);
+            _requests.Add(
+                1,
+                new KeyValuePair<string, object?>("status", status),
+                new KeyValuePair<string, object?>("dial_status", dialStatus),
+                new KeyValuePair<string, object?>("reason", outcome.Tag),
+                new KeyValuePair<string, object?>("dial_data", outcome.DialData));
+
             if (outcome.Response is null)
             {
                 stream.Abort();
@@ -145,18 +158,6 @@ public sealed class AutoNatV2Server : IAsyncDisposable
                     stream.Abort();
                 }
             }
-
-            bool served = outcome.Response?.Status == PbV2.DialResponse.Types.ResponseStatus.Ok;
-            Interlocked.Increment(ref served ? ref _served : ref _refused);
-            string status = outcome.Response is null ? "reset" : StatusTag(outcome.Response.Status);
-            string dialStatus = served ? DialStatusTag(outcome.Response!.DialStatus) : "none";
-            AutoNatLog.V2Answered(_logger, peer, status, dialStatus, outcome.Reason);
-            _requests.Add(
-                1,
-                new KeyValuePair<string, object?>("status", status),
-                new KeyValuePair<string, object?>("dial_status", dialStatus),
-                new KeyValuePair<string, object?>("reason", outcome.Tag),
-                new KeyValuePair<string, object?>("dial_data", outcome.DialData));
         }
     }
 
