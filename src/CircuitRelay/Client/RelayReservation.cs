@@ -247,7 +247,7 @@ public sealed class RelayReservation : IAsyncDisposable
             _timer.Change(_client.Options.RenewalRetryInterval, Timeout.InfiniteTimeSpan);
         }
 
-        RelayLog.RenewalFailed(_client.Logger, Relay, error);
+        RelayLog.RenewalFailed(_client.Logger, Relay, error.Message);
         _client.Metrics.Renewals.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
         RenewalFailed?.Invoke(this, new ReservationRenewalFailedEventArgs(error, nextAttempt));
     }

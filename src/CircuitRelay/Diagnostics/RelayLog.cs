@@ -46,8 +46,9 @@ internal static partial class RelayLog
     [LoggerMessage(200, LogLevel.Information, "Reserved a slot on relay {Relay} until {Expiry:O}")]
     public static partial void Reserved(ILogger logger, PeerId relay, DateTimeOffset expiry);
 
-    [LoggerMessage(201, LogLevel.Warning, "Renewing the reservation on relay {Relay} failed")]
-    public static partial void RenewalFailed(ILogger logger, PeerId relay, Exception exception);
+    // The reason, not the exception: a refused or lost renewal is an expected event, and its stack says nothing.
+    [LoggerMessage(201, LogLevel.Warning, "Renewing the reservation on relay {Relay} failed: {Reason}")]
+    public static partial void RenewalFailed(ILogger logger, PeerId relay, string reason);
 
     [LoggerMessage(202, LogLevel.Information, "Reservation on relay {Relay} expired")]
     public static partial void ReservationExpired(ILogger logger, PeerId relay);
