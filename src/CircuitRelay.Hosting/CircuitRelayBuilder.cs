@@ -40,6 +40,7 @@ public sealed class CircuitRelayBuilder
     public CircuitRelayBuilder UseReferenceHost(Action<ReferenceHostSettings>? configure = null)
     {
         Parts.HostFactory = null;
+        Parts.AddCircuitTransport = null;
         Configure("Host", configure, static o => o.Validate());
         return this;
     }
@@ -47,12 +48,15 @@ public sealed class CircuitRelayBuilder
     /// <summary>
     /// Runs the node on a host of one's own that implements the plug-in surface (<see cref="ILibp2pHost"/> and the
     /// feature interfaces the added parts need). The factory runs at start; the node owns the host it returns and
-    /// disposes it (when it is <see cref="IAsyncDisposable"/>) at stop.
+    /// disposes it (when it is <see cref="IAsyncDisposable"/>) at stop. <paramref name="addCircuitTransport"/> hands the
+    /// host the <c>/p2p-circuit</c> transport over the node's relay client, for it to dial and listen through relays
+    /// (a reference host gets it without).
     /// </summary>
-    public CircuitRelayBuilder UseHost(Func<IServiceProvider, CancellationToken, ValueTask<ILibp2pHost>> factory)
+    public CircuitRelayBuilder UseHost(Func<IServiceProvider, CancellationToken, ValueTask<ILibp2pHost>> factory, Action<ILibp2pHost, Transport.CircuitTransport>? addCircuitTransport = null)
     {
         ArgumentNullException.ThrowIfNull(factory);
         Parts.HostFactory = factory;
+        Parts.AddCircuitTransport = addCircuitTransport;
         return this;
     }
 
@@ -136,6 +140,8 @@ internal sealed class CircuitRelayParts
     public bool AutoNat { get; set; }
 
     public Func<IServiceProvider, CancellationToken, ValueTask<ILibp2pHost>>? HostFactory { get; set; }
+
+    public Action<ILibp2pHost, Transport.CircuitTransport>? AddCircuitTransport { get; set; }
 
     public HashSet<string> Bound { get; } = new(StringComparer.Ordinal);
 }

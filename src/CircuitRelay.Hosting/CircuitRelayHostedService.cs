@@ -98,7 +98,11 @@ internal sealed partial class CircuitRelayHostedService(
 
         var client = Own(new RelayClient(host, clientOptions.Value, loggerFactory, meterFactory, time));
         client.Start();
-        if (host is Libp2pHost reference)
+        if (parts.AddCircuitTransport is { } addTransport)
+        {
+            addTransport(host, new CircuitTransport(client));
+        }
+        else if (host is Libp2pHost reference)
         {
             reference.AddTransport(new CircuitTransport(client));
         }

@@ -139,15 +139,25 @@ public sealed class AddCircuitRelayTests : IAsyncLifetime
     public async Task UseHost_AHostOfOnesOwn_IsTheNodesAndIsDisposedAtStop()
     {
         CircuitRelay.ReferenceHost.Libp2pHost? own = null;
-        (IHost app, CircuitRelayNode node) = await StartAsync(new(), b => b.UseHost(async (_, cancellationToken) =>
-        {
-            var options = new CircuitRelay.ReferenceHost.Libp2pHostOptions();
-            options.ListenAddresses.Add("/ip4/127.0.0.1/tcp/0");
-            own = await CircuitRelay.ReferenceHost.Libp2pHost.StartAsync(CircuitRelay.Crypto.KeyIdentity.Generate(), options, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeProvider.System, cancellationToken);
-            return own;
-        }));
+        CircuitRelay.Transport.CircuitTransport? handed = null;
+        (IHost app, CircuitRelayNode node) = await StartAsync(
+            new(),
+            b => b.UseHost(
+                async (_, cancellationToken) =>
+                {
+                    var options = new CircuitRelay.ReferenceHost.Libp2pHostOptions();
+                    options.ListenAddresses.Add("/ip4/127.0.0.1/tcp/0");
+                    own = await CircuitRelay.ReferenceHost.Libp2pHost.StartAsync(CircuitRelay.Crypto.KeyIdentity.Generate(), options, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeProvider.System, cancellationToken);
+                    return own;
+                },
+                (host, transport) =>
+                {
+                    handed = transport;
+                    ((CircuitRelay.ReferenceHost.Libp2pHost)host).AddTransport(transport);
+                }));
 
         node.Host.Should().BeSameAs(own);
+        handed.Should().NotBeNull("the host of one's own is handed the circuit transport over the node's client");
         await app.StopAsync().WaitAsync(Bound);
         Func<Task> afterStop = () => own!.OpenStreamAsync(node.Host.Identity.PeerId, "/x").AsTask();
         await afterStop.Should().ThrowAsync<ObjectDisposedException>();
