@@ -259,33 +259,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
     /// Loads an Ed25519 key in the libp2p protobuf private-key format, creating it on first use. Without a
     /// path a fresh key is used for this run only.
     /// </summary>
-    private static KeyIdentity LoadOrCreateIdentity(string? path)
-    {
-        if (string.IsNullOrEmpty(path))
-        {
-            return KeyIdentity.Generate();
-        }
-
-        if (File.Exists(path))
-        {
-            return new KeyIdentity(PrivateKey.FromProtobuf(File.ReadAllBytes(path)));
-        }
-
-        PrivateKey key = PrivateKey.GenerateEd25519();
-        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory is not null)
-        {
-            Directory.CreateDirectory(directory);
-        }
-
-        File.WriteAllBytes(path, key.ToProtobuf());
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-
-        return new KeyIdentity(key);
-    }
+    private static KeyIdentity LoadOrCreateIdentity(string? path) => string.IsNullOrEmpty(path) ? KeyIdentity.Generate() : KeyIdentity.LoadOrCreate(path);
 }
 
 /// <summary>The meter factory of a node process.</summary>

@@ -249,33 +249,7 @@ internal sealed partial class CircuitRelayHostedService(
         return part;
     }
 
-    private static KeyIdentity LoadIdentity(string? path)
-    {
-        if (string.IsNullOrEmpty(path))
-        {
-            return KeyIdentity.Generate();
-        }
-
-        if (File.Exists(path))
-        {
-            return new KeyIdentity(PrivateKey.FromProtobuf(File.ReadAllBytes(path)));
-        }
-
-        PrivateKey key = PrivateKey.GenerateEd25519();
-        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory is not null)
-        {
-            Directory.CreateDirectory(directory);
-        }
-
-        File.WriteAllBytes(path, key.ToProtobuf());
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-
-        return new KeyIdentity(key);
-    }
+    private static KeyIdentity LoadIdentity(string? path) => string.IsNullOrEmpty(path) ? KeyIdentity.Generate() : KeyIdentity.LoadOrCreate(path);
 
     /// <summary>Log events of the hosting package (ids 800–809).</summary>
     private static partial class Log

@@ -29,6 +29,37 @@ public sealed class KeyIdentity : ILocalIdentity, IDisposable
     /// <returns>The identity.</returns>
     public static KeyIdentity Generate() => new(PrivateKey.GenerateEd25519());
 
+    /// <summary>
+    /// The identity persisted at <paramref name="path"/> (a private key in the libp2p protobuf format), or a new Ed25519
+    /// one written there first (the directory created, the file readable by its owner only where the system has modes),
+    /// so a node keeps its peer id across restarts.
+    /// </summary>
+    /// <exception cref="IOException">The file cannot be read or written.</exception>
+    /// <exception cref="FormatException">The file holds no valid private key.</exception>
+    public static KeyIdentity LoadOrCreate(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (File.Exists(path))
+        {
+            return new KeyIdentity(PrivateKey.FromProtobuf(File.ReadAllBytes(path)));
+        }
+
+        PrivateKey key = PrivateKey.GenerateEd25519();
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null)
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        File.WriteAllBytes(path, key.ToProtobuf());
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        return new KeyIdentity(key);
+    }
+
     /// <inheritdoc />
     /// <exception cref="ObjectDisposedException">The identity has been disposed.</exception>
     public byte[] Sign(ReadOnlySpan<byte> data) => _key.Sign(data);
