@@ -71,7 +71,7 @@ public sealed partial class Libp2pHost : IConnectionManagerFeature
             return [];
         }
 
-        IPAddress ip = endPoint.Address.IsIPv4MappedToIPv6 ? endPoint.Address.MapToIPv4() : endPoint.Address;
+        IPAddress ip = Internal.Subnet.Unmapped(endPoint.Address);
         return [Internal.Subnet.Of(ip, 32, 128), Internal.Subnet.Of(ip, 24, 56)];
     }
 

@@ -37,8 +37,7 @@ public sealed class AutoNatServer : IAsyncDisposable
     private readonly Random _random;
     private readonly Lock _lock = new();
     private readonly Dictionary<PeerId, int> _perPeer = [];
-    private readonly TaskTracker _running = new();
-    private readonly CancellationTokenSource _shutdown = new();
+    private readonly ServedStreams _streams = new();
     private readonly Counter<long> _requests;
     private int _global;
     private DateTimeOffset _periodEnds;
@@ -80,28 +79,10 @@ public sealed class AutoNatServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _host.RemoveStreamHandler(ProtocolId);
-        if (!_shutdown.IsCancellationRequested)
-        {
-            await _shutdown.CancelAsync().ConfigureAwait(false);
-        }
-
-        await _running.CloseAsync().ConfigureAwait(false);
+        await _streams.DisposeAsync().ConfigureAwait(false);
     }
 
-    private Task HandleAsync(ILibp2pStream stream, CancellationToken cancellationToken)
-        => _running.TryRun(() => ServeLinkedAsync(stream, cancellationToken)) ?? ResetAsync(stream);
-
-    private async Task ServeLinkedAsync(ILibp2pStream stream, CancellationToken cancellationToken)
-    {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
-        await ServeAsync(stream, linked.Token).ConfigureAwait(false);
-    }
-
-    private static async Task ResetAsync(ILibp2pStream stream)
-    {
-        stream.Abort();
-        await stream.DisposeAsync().ConfigureAwait(false);
-    }
+    private Task HandleAsync(ILibp2pStream stream, CancellationToken cancellationToken) => _streams.Serve(stream, cancellationToken, ServeAsync);
 
     private async Task ServeAsync(ILibp2pStream stream, CancellationToken cancellationToken)
     {

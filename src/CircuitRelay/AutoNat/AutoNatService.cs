@@ -137,8 +137,9 @@ public sealed class AutoNatService : IAsyncDisposable
             return null;
         }
 
-        IReadOnlyList<Multiaddr> candidates = _options.EnableV2 && _peers.GetPeer(server)?.Supports(AutoNatV2Server.DialRequestProtocol) == true ? V2Candidates() : [];
-        if (candidates.Count == 0 && _peers.GetPeer(server)?.Supports(AutoNatServer.ProtocolId) != true)
+        PeerRecord? record = _peers.GetPeer(server);
+        IReadOnlyList<Multiaddr> candidates = _options.EnableV2 && record?.Supports(AutoNatV2Server.DialRequestProtocol) == true ? V2Candidates() : [];
+        if (candidates.Count == 0 && record?.Supports(AutoNatServer.ProtocolId) != true)
         {
             return null; // a v2-only server, and no address worth asking about
         }

@@ -34,7 +34,7 @@ public sealed class AutoNatV2Client : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<ulong, TaskCompletionSource<ConnectionInfo>> _pending = new();
-    private readonly TaskTracker _running = new();
+    private readonly ServedStreams _streams = new();
 
     /// <summary>Creates the client.</summary>
     public AutoNatV2Client(ILibp2pHost host, ILoggerFactory loggerFactory, TimeProvider timeProvider)
@@ -63,7 +63,7 @@ public sealed class AutoNatV2Client : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _host.RemoveStreamHandler(DialBackProtocol);
-        await _running.CloseAsync().ConfigureAwait(false);
+        await _streams.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>
@@ -229,25 +229,14 @@ public sealed class AutoNatV2Client : IAsyncDisposable
         return PbV2.Message.Parser.ParseFrom(body);
     }
 
-    /// <summary>Whether the dial-back's local address has the same transports as the address asked about (IPs differ behind a NAT).</summary>
+    /// <summary>Whether the dial-back's local address has the transports of the address asked about (its host part, the IP or name, differs behind a NAT).</summary>
     private static bool Consistent(Multiaddr local, Multiaddr asked)
-    {
-        static string[] Shape(Multiaddr a) => [.. a.WithoutPeerId().Components.Select(c => c.Name switch { "dns" or "dns4" or "dnsaddr" or "ip4" => "ip4", "dns6" or "ip6" => "ip6", _ => c.Name })];
-        string[] x = Shape(local), y = Shape(asked);
-        return x.Length == y.Length && (asked.Components[0].Name is "dns" or "dnsaddr" ? x.Skip(1).SequenceEqual(y.Skip(1)) : x.SequenceEqual(y));
-    }
+        => local.WithoutPeerId().Components.Skip(1).Select(c => c.Name).SequenceEqual(asked.WithoutPeerId().Components.Skip(1).Select(c => c.Name), StringComparer.Ordinal);
 
     private static AutoNatV2Result Failed(PeerId server, string reason, int paid = 0, Multiaddr? address = null)
         => new(server, AutoNatV2Outcome.Failed, address, paid, reason);
 
-    private Task HandleDialBackAsync(ILibp2pStream stream, CancellationToken cancellationToken)
-        => _running.TryRun(() => AnswerDialBackAsync(stream, cancellationToken)) ?? ResetAsync(stream);
-
-    private static async Task ResetAsync(ILibp2pStream stream)
-    {
-        stream.Abort();
-        await stream.DisposeAsync().ConfigureAwait(false);
-    }
+    private Task HandleDialBackAsync(ILibp2pStream stream, CancellationToken cancellationToken) => _streams.Serve(stream, cancellationToken, AnswerDialBackAsync);
 
     private async Task AnswerDialBackAsync(ILibp2pStream stream, CancellationToken cancellationToken)
     {

@@ -45,10 +45,10 @@ public sealed class AutoNatV2Server : IAsyncDisposable
     private readonly Random _random;
     private readonly Lock _lock = new();
     private readonly KeyedRateLimiter<PeerId> _perPeer;
-    private readonly KeyedRateLimiter<string> _global;
+    private readonly TokenBucket _all;
+    private readonly TokenBucket _dialData;
     private readonly Dictionary<PeerId, int> _inFlight = [];
-    private readonly TaskTracker _running = new();
-    private readonly CancellationTokenSource _shutdown = new();
+    private readonly ServedStreams _streams = new();
     private readonly Counter<long> _requests;
     private long _served;
     private long _refused;
@@ -74,7 +74,8 @@ public sealed class AutoNatV2Server : IAsyncDisposable
         _time = timeProvider;
         _random = new Random(options.RngSeed);
         _perPeer = new KeyedRateLimiter<PeerId>(timeProvider);
-        _global = new KeyedRateLimiter<string>(timeProvider);
+        _all = PerMinute(options.RequestsPerMinute, timeProvider);
+        _dialData = PerMinute(options.DialDataRequestsPerMinute, timeProvider);
     }
 
     /// <summary>Requests answered <c>OK</c> (an address was dialed, whatever the outcome).</summary>
@@ -90,28 +91,10 @@ public sealed class AutoNatV2Server : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _host.RemoveStreamHandler(DialRequestProtocol);
-        if (!_shutdown.IsCancellationRequested)
-        {
-            await _shutdown.CancelAsync().ConfigureAwait(false);
-        }
-
-        await _running.CloseAsync().ConfigureAwait(false);
+        await _streams.DisposeAsync().ConfigureAwait(false);
     }
 
-    private Task HandleAsync(ILibp2pStream stream, CancellationToken cancellationToken)
-        => _running.TryRun(() => ServeLinkedAsync(stream, cancellationToken)) ?? ResetAsync(stream);
-
-    private async Task ServeLinkedAsync(ILibp2pStream stream, CancellationToken cancellationToken)
-    {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
-        await ServeAsync(stream, linked.Token).ConfigureAwait(false);
-    }
-
-    private static async Task ResetAsync(ILibp2pStream stream)
-    {
-        stream.Abort();
-        await stream.DisposeAsync().ConfigureAwait(false);
-    }
+    private Task HandleAsync(ILibp2pStream stream, CancellationToken cancellationToken) => _streams.Serve(stream, cancellationToken, ServeAsync);
 
     private async Task ServeAsync(ILibp2pStream stream, CancellationToken cancellationToken)
     {
@@ -191,10 +174,10 @@ public sealed class AutoNatV2Server : IAsyncDisposable
                 return Outcome.Answer(PbV2.DialResponse.Types.ResponseStatus.EDialRefused, "no address it would dial", "no_dialable_address");
             }
 
-            bool dialData = !address.TryGetIPAddress(out IPAddress? target) || !Same(target, observed);
+            bool dialData = !address.TryGetIPAddress(out IPAddress? target) || !Subnet.Unmapped(target).Equals(Subnet.Unmapped(observed));
             if (dialData)
             {
-                if (!_global.TryAcquire("dial-data", _options.DialDataRequestsPerMinute, Minute))
+                if (!_dialData.TryAcquire())
                 {
                     return Outcome.Answer(PbV2.DialResponse.Types.ResponseStatus.ERequestRejected, "too many requests needing dial data", "dial_data_rate_limited", dialData: true);
                 }
@@ -329,11 +312,9 @@ public sealed class AutoNatV2Server : IAsyncDisposable
     }
 
     private bool HasFamily(IPAddress ip)
-        => _host.Addresses.Any(a => a.TryGetIPAddress(out IPAddress? mine) && Normal(mine).AddressFamily == Normal(ip).AddressFamily);
+        => _host.Addresses.Any(a => a.TryGetIPAddress(out IPAddress? mine) && Subnet.Unmapped(mine).AddressFamily == Subnet.Unmapped(ip).AddressFamily);
 
-    private static bool Same(IPAddress a, IPAddress b) => Normal(a).Equals(Normal(b));
-
-    private static IPAddress Normal(IPAddress ip) => ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip;
+    private static TokenBucket PerMinute(int permits, TimeProvider time) => new(permits / Minute.TotalSeconds, permits, time);
 
     private bool TryBegin(PeerId peer)
     {
@@ -344,7 +325,7 @@ public sealed class AutoNatV2Server : IAsyncDisposable
                 return false;
             }
 
-            if (!_perPeer.TryAcquire(peer, _options.RequestsPerPeerPerMinute, Minute) || !_global.TryAcquire("all", _options.RequestsPerMinute, Minute))
+            if (!_perPeer.TryAcquire(peer, _options.RequestsPerPeerPerMinute, Minute) || !_all.TryAcquire())
             {
                 return false;
             }

@@ -66,7 +66,6 @@ public sealed class RoleCoordinator : IAsyncDisposable
     private RelayServer? _relay;
     private RelayAdvertPublisher? _advert;
     private int _role;
-    private bool _applied;
     private bool _disposed;
 
     /// <summary>Creates the coordinator; nothing changes before the first <see cref="ApplyAsync"/>.</summary>
@@ -153,7 +152,6 @@ public sealed class RoleCoordinator : IAsyncDisposable
             }
 
             Volatile.Write(ref _role, (int)role);
-            _applied = true;
             AutoNatLog.RoleApplied(_logger, role, serve, reserve);
             RoleApplied?.Invoke(this, new RoleAppliedEventArgs(role, serve, reserve));
         }
@@ -162,9 +160,6 @@ public sealed class RoleCoordinator : IAsyncDisposable
             _gate.Release();
         }
     }
-
-    /// <summary>Whether a role was applied yet.</summary>
-    public bool HasApplied => Volatile.Read(ref _applied);
 
     /// <summary>Stops following AutoNAT and withdraws the advert (the relay server and the worker are their owners' to dispose). Idempotent.</summary>
     public async ValueTask DisposeAsync()

@@ -14,7 +14,7 @@ internal static class AddressClass
             return address.Components.Any(c => c.Name is "dns" or "dns4" or "dns6" && c.Value is "localhost");
         }
 
-        IPAddress ip = endPoint.Address.IsIPv4MappedToIPv6 ? endPoint.Address.MapToIPv4() : endPoint.Address;
+        IPAddress ip = Internal.Subnet.Unmapped(endPoint.Address);
         if (IPAddress.IsLoopback(ip))
         {
             return true;

@@ -357,7 +357,7 @@ public sealed class RelayPool
             yield break;
         }
 
-        IPAddress ip = endPoint.Address.IsIPv4MappedToIPv6 ? endPoint.Address.MapToIPv4() : endPoint.Address;
+        IPAddress ip = Internal.Subnet.Unmapped(endPoint.Address);
         if (AddressClass.IsPrivate(address))
         {
             // Labs and LANs (loopback, RFC 1918, …): one operator's network by nature; no eclipse to resist there.
