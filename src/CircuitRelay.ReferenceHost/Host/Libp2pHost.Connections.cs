@@ -27,12 +27,7 @@ public sealed partial class Libp2pHost
     public async ValueTask CloseAsync(ConnectionInfo connection, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        HostConnection? found;
-        lock (_lock)
-        {
-            found = _connections.FirstOrDefault(c => ReferenceEquals(c.Info, connection)) ?? _connections.FirstOrDefault(c => c.Info.Id == connection.Id);
-        }
-
+        HostConnection? found = Find(connection);
         if (found is null)
         {
             return;
@@ -342,11 +337,12 @@ public sealed partial class Libp2pHost
         }
     }
 
-    private HostConnection? FindConnection(PeerId peer, ConnectionInfo only)
+    /// <summary>The live connection <paramref name="connection"/> describes (the same object, or one with its id).</summary>
+    private HostConnection? Find(ConnectionInfo connection)
     {
         lock (_lock)
         {
-            return _connections.FirstOrDefault(c => c.Info.RemotePeer == peer && string.Equals(c.Info.Id, only.Id, StringComparison.Ordinal));
+            return _connections.FirstOrDefault(c => ReferenceEquals(c.Info, connection)) ?? _connections.FirstOrDefault(c => c.Info.Id == connection.Id);
         }
     }
 

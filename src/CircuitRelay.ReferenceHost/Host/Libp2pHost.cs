@@ -253,7 +253,7 @@ public sealed partial class Libp2pHost
         ArgumentException.ThrowIfNullOrEmpty(protocol);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         options ??= new OpenStreamOptions();
-        HostConnection? connection = options.Connection is { } only ? FindConnection(peer, only) : FindConnection(peer, options.AllowLimitedConnection);
+        HostConnection? connection = options.Connection is { } only ? (Find(only) is { } found && found.Info.RemotePeer == peer ? found : null) : FindConnection(peer, options.AllowLimitedConnection);
         if (connection is null)
         {
             if (options.ExistingConnectionOnly || options.Connection is not null)
