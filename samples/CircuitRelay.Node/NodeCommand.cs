@@ -113,7 +113,6 @@ internal static class NodeCommand
                         IncludePrivateAddresses = parse.GetValue(autonatAllowPrivate),
                         RngSeed = parse.GetValue(rngSeed) ?? Random.Shared.Next(),
                     },
-                    ServerFactory = () => knobs.BuildServerOptions(parse),
                     ExternalAddresses = [.. (parse.GetValue(external) ?? []).Select(a => ParseAddress(a, "--external-address"))],
                     InboundCaps = new InboundCapsOptions { PerRelay = parse.GetValue(capPerRelay), WhilePrivate = parse.GetValue(capPrivate) },
                     Server = knobs.BuildServerOptions(parse),
@@ -195,12 +194,8 @@ internal static class NodeCommand
         await using var coordinator = new RoleCoordinator(
             new RoleCoordinatorOptions { RelayService = mode, ReserveWhilePublic = keepsReservations },
             node.LoggerFactory,
-            mode == RelayServiceMode.Off ? null : () => node.CreateRelay(settings.ServerFactory()),
-            relay =>
-            {
-                settings.Advert.Capacity = settings.Advert.Capacity == 0 ? (uint)settings.Server.MaxReservations : settings.Advert.Capacity;
-                return node.CreateAdvertPublisher(relay, settings.Advert);
-            },
+            mode == RelayServiceMode.Off ? null : () => node.CreateRelay(settings.Server),
+            relay => node.CreateAdvertPublisher(relay, settings.Advert, settings.Server.MaxReservations),
             worker);
         node.AdvertSource = () => coordinator.AdvertPublisher;
         bool serving = false;
@@ -388,8 +383,6 @@ internal static class NodeCommand
         public required int UnknownRelayCap { get; init; }
 
         public required AutoNatServiceOptions AutoNatService { get; init; }
-
-        public required Func<RelayServerOptions> ServerFactory { get; init; }
 
         public required InboundCapsOptions InboundCaps { get; init; }
 

@@ -82,53 +82,8 @@ internal sealed class NodeRuntime : IAsyncDisposable
         return runtime;
     }
 
-    /// <summary>The relay server, once <see cref="SetRelayService"/> turned it on.</summary>
+    /// <summary>The relay server, once <see cref="CreateRelay"/> made it.</summary>
     public RelayServer? Relay { get; private set; }
-
-    /// <summary>
-    /// Turns the relay service on (serving, its advert sealed and gossiped; the advert's capacity defaults to the
-    /// server's reservation cap) or off (new reservations and circuits refused while held ones and running circuits go
-    /// on, the advert withdrawn). Prints <c>relay-service on|off</c> when it changes.
-    /// </summary>
-    /// <param name="on">On or off.</param>
-    /// <param name="options">Makes the server's options (a fresh object each call: turning off adds refusing hooks to one).</param>
-    /// <param name="advert">What the advert says.</param>
-    public void SetRelayService(bool on, Func<RelayServerOptions> options, RelayAdvertOptions advert)
-    {
-        if (on == (Volatile.Read(ref _publisher) is not null))
-        {
-            return;
-        }
-
-        if (on)
-        {
-            RelayServerOptions serving = options();
-            if (Relay is null)
-            {
-                Relay = Own(new RelayServer(Host, serving, LoggerFactory, Meters, TimeProvider.System));
-                Relay.Start();
-            }
-            else
-            {
-                Relay.UpdateOptions(serving);
-            }
-
-            RelayServer relay = Relay;
-            advert.Capacity = advert.Capacity == 0 ? (uint)serving.MaxReservations : advert.Capacity;
-            Volatile.Write(ref _publisher, new RelayAdvertPublisher(Host, advert, TimeProvider.System, () => relay.GetStatistics().ActiveReservations));
-            _publisher!.Changed += (_, _) => _ = _gossip?.PushToAllAsync(CancellationToken.None);
-            Output.Line("relay-service on");
-        }
-        else
-        {
-            RelayServerOptions closed = options();
-            closed.AllowReservation = (_, _) => false;
-            closed.AllowConnect = (_, _, _) => false;
-            Relay!.UpdateOptions(closed);
-            Interlocked.Exchange(ref _publisher, null)?.Dispose();
-            Output.Line("relay-service off");
-        }
-    }
 
     /// <summary>Creates and starts the relay server (a <see cref="RoleCoordinator"/> calls it on the first promotion).</summary>
     public RelayServer CreateRelay(RelayServerOptions options)
@@ -138,22 +93,30 @@ internal sealed class NodeRuntime : IAsyncDisposable
         return Relay;
     }
 
-    /// <summary>Seals this node's relay advert for <paramref name="relay"/> and gossips it on every change (the coordinator disposes it on demotion).</summary>
-    public RelayAdvertPublisher CreateAdvertPublisher(RelayServer relay, RelayAdvertOptions advert)
+    /// <summary>
+    /// Seals this node's relay advert for <paramref name="relay"/> (its capacity, unless given, the relay's reservation
+    /// cap) and gossips it on every change; its owner disposes it when the node stops serving.
+    /// </summary>
+    public RelayAdvertPublisher CreateAdvertPublisher(RelayServer relay, RelayAdvertOptions advert, int maxReservations)
     {
+        advert.Capacity = advert.Capacity == 0 ? (uint)maxReservations : advert.Capacity;
         var publisher = new RelayAdvertPublisher(Host, advert, TimeProvider.System, () => relay.GetStatistics().ActiveReservations);
         publisher.Changed += (_, _) => _ = _gossip?.PushToAllAsync(CancellationToken.None);
         return publisher;
     }
 
-    /// <summary>Where gossip finds this node's own advert when a <see cref="RoleCoordinator"/> owns it (else the one <see cref="SetRelayService"/> made).</summary>
+    /// <summary>Where gossip finds this node's own advert while it serves as a relay (null: it sends none).</summary>
     public Func<RelayAdvertPublisher?>? AdvertSource { get; set; }
 
-    /// <summary>Serves as a relay and seals this node's relay advert; prints <c>relay-service on</c>.</summary>
+    /// <summary>Serves as a relay for good, with this node's advert sealed and gossiped; prints <c>relay-service on</c>.</summary>
     public RelayServer StartRelayService(RelayServerOptions options, RelayAdvertOptions advert)
     {
-        SetRelayService(true, () => options, advert);
-        return Relay!;
+        RelayServer relay = CreateRelay(options);
+        RelayAdvertPublisher publisher = CreateAdvertPublisher(relay, advert, options.MaxReservations);
+        _publisher = publisher;
+        AdvertSource = () => publisher;
+        Output.Line("relay-service on");
+        return relay;
     }
 
     /// <summary>Gossips relay adverts with every peer (this node's own first, while it serves as a relay) into <see cref="Book"/>.</summary>
@@ -162,7 +125,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
         _gossip = Own(new AdvertGossipService(
             Host,
             Book,
-            new AdvertGossipOptions { LocalAdvert = () => (AdvertSource?.Invoke() ?? Volatile.Read(ref _publisher))?.Current },
+            new AdvertGossipOptions { LocalAdvert = () => AdvertSource?.Invoke()?.Current },
             LoggerFactory,
             TimeProvider.System));
         _gossip.Start();
