@@ -92,25 +92,9 @@ public sealed class AutoNatTests(ITestOutputHelper output)
     {
         string[] args = ["node", "--listen", Peers.LoopbackAnyPort, "--relay-service", "off", "--max-relays", "0", "--autonat-boot-delay", "600"];
         var process = Peers.Start(Impl.Dotnet, ".NET AutoNAT server", output, [.. args, .. allowPrivate ? ["--autonat-allow-private"] : Array.Empty<string>()]);
-        return await ReadyAsync(process);
+        return await Peers.ReadyAsync(process);
     }
 
     private async Task<ListenerPeer> StartJsServerAsync()
-        => await ReadyAsync(Peers.Start(Impl.Js, "js AutoNAT server", output, "autonat-server", "--port", "0"));
-
-    private static async Task<ListenerPeer> ReadyAsync(PeerProcess process)
-    {
-        try
-        {
-            var peerId = await process.WaitForLineAsync("peer");
-            var address = await process.WaitForLineAsync("listening");
-            await process.WaitForLineAsync("ready");
-            return new ListenerPeer(process, address, peerId);
-        }
-        catch
-        {
-            await process.DisposeAsync();
-            throw;
-        }
-    }
+        => await Peers.ReadyAsync(Peers.Start(Impl.Js, "js AutoNAT server", output, "autonat-server", "--port", "0"));
 }

@@ -147,6 +147,12 @@ internal static class Peers
         var process = impl == Impl.Js
             ? Start(impl, "js listener", output, "listen-direct", "--port", "0")
             : Start(impl, ".NET listener", output, "listen", "--listen", LoopbackAnyPort);
+        return await ReadyAsync(process);
+    }
+
+    /// <summary>Waits for a started server's <c>peer</c>, <c>listening</c> and <c>ready</c> lines (stopping it when they do not come).</summary>
+    public static async Task<ListenerPeer> ReadyAsync(PeerProcess process)
+    {
         try
         {
             var peerId = await process.WaitForLineAsync("peer");

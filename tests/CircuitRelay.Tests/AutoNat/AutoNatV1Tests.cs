@@ -122,7 +122,7 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
         TestNode node = _fixture.CreatePublicNode("192.0.2.10");
         foreach (TestNode server in servers)
         {
-            await ConnectAndIdentifyAsync(node, server);
+            await RelayFixture.DialAndIdentifyAsync(node, server, AutoNatServer.ProtocolId);
         }
 
         await using var service = new AutoNatService(node.Host, new AutoNatServiceOptions { RngSeed = 3 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
@@ -234,19 +234,6 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
         }
     }
 
-    private static async Task ConnectAndIdentifyAsync(TestNode node, TestNode server)
-    {
-        var identified = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        node.Host.PeerIdentified += (_, e) =>
-        {
-            if (e.Record.Peer == server.Id && e.Record.Supports(AutoNatServer.ProtocolId))
-            {
-                identified.TrySetResult();
-            }
-        };
-        await node.Host.DialAsync(server.Address).Within();
-        await identified.Task.Within();
-    }
 
     private TestNode ServerNode(string ip)
     {

@@ -223,7 +223,7 @@ public sealed class AutoNatV2Tests : IAsyncLifetime
         TestNode node = _fixture.CreatePublicNode("192.0.2.10");
         foreach (TestNode server in servers)
         {
-            await ConnectAndIdentifyAsync(node, server);
+            await RelayFixture.DialAndIdentifyAsync(node, server, AutoNatV2Server.DialRequestProtocol);
         }
 
         await using var service = new AutoNatService(node.Host, new AutoNatServiceOptions { RngSeed = 3 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
@@ -255,7 +255,7 @@ public sealed class AutoNatV2Tests : IAsyncLifetime
         TestNode node = _fixture.CreateNode("203.0.113.5");
         foreach (TestNode server in servers)
         {
-            await ConnectAndIdentifyAsync(node, server);
+            await RelayFixture.DialAndIdentifyAsync(node, server, AutoNatV2Server.DialRequestProtocol);
         }
 
         await using var service = new AutoNatService(node.Host, new AutoNatServiceOptions { RngSeed = 3 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
@@ -292,19 +292,6 @@ public sealed class AutoNatV2Tests : IAsyncLifetime
     private static async Task<PbV2.Message> ReadAsync(ILibp2pStream stream)
         => PbV2.Message.Parser.ParseFrom(await LengthPrefixed.ReadAsync(stream.Input, AutoNatV2Server.MaxMessageSize).AsTask().Within());
 
-    private static async Task ConnectAndIdentifyAsync(TestNode node, TestNode server)
-    {
-        var identified = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        node.Host.PeerIdentified += (_, e) =>
-        {
-            if (e.Record.Peer == server.Id && e.Record.Supports(AutoNatV2Server.DialRequestProtocol))
-            {
-                identified.TrySetResult();
-            }
-        };
-        await node.Host.DialAsync(server.Address).Within();
-        await identified.Task.Within();
-    }
 
     private AutoNatV2Client Client(TestNode node)
     {

@@ -107,7 +107,7 @@ public sealed class NodeSnapshotTests : IAsyncLifetime
         TestNode node = _fixture.CreatePublicNode("192.0.2.10");
         foreach (TestNode server in _serverNodes)
         {
-            await ConnectAndIdentifyAsync(node, server);
+            await RelayFixture.DialAndIdentifyAsync(node, server, AutoNatV2Server.DialRequestProtocol);
         }
 
         AutoNatService service = Own(new AutoNatService(node.Host, new AutoNatServiceOptions { RngSeed = 3 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time));
@@ -181,17 +181,4 @@ public sealed class NodeSnapshotTests : IAsyncLifetime
         return server;
     }
 
-    private static async Task ConnectAndIdentifyAsync(TestNode node, TestNode server)
-    {
-        var identified = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        node.Host.PeerIdentified += (_, e) =>
-        {
-            if (e.Record.Peer == server.Id && e.Record.Supports(AutoNatV2Server.DialRequestProtocol))
-            {
-                identified.TrySetResult();
-            }
-        };
-        await node.Host.DialAsync(server.Address).Within();
-        await identified.Task.Within();
-    }
 }

@@ -271,6 +271,30 @@ public sealed class RelayFixture : IAsyncDisposable
         }
     }
 
+    /// <summary>Dials <paramref name="peer"/> from <paramref name="node"/> and waits until Identify told the node that the peer speaks <paramref name="protocol"/>.</summary>
+    public static async Task DialAndIdentifyAsync(TestNode node, TestNode peer, string protocol)
+    {
+        var identified = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnIdentified(object? sender, PeerIdentifiedEventArgs e)
+        {
+            if (e.Record.Peer == peer.Id && e.Record.Supports(protocol))
+            {
+                identified.TrySetResult();
+            }
+        }
+
+        node.Host.PeerIdentified += OnIdentified;
+        try
+        {
+            await node.Host.DialAsync(peer.Address).Within();
+            await identified.Task.Within();
+        }
+        finally
+        {
+            node.Host.PeerIdentified -= OnIdentified;
+        }
+    }
+
     private static async Task IdentifiedAsync(Libp2pHost host, PeerId peer)
     {
         var identified = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
