@@ -16,7 +16,6 @@ public sealed class AdvertGossipTests : IAsyncLifetime
 {
     private static readonly EventId PeerBanned = new(402, nameof(PeerBanned));
     private readonly RelayFixture _fixture = RelayFixture.Create();
-    private readonly List<IAsyncDisposable> _owned = [];
     private readonly List<KeyIdentity> _keys = [];
 
     [Fact]
@@ -173,19 +172,8 @@ public sealed class AdvertGossipTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        try
-        {
-            // Bounded, and the fixture disposed regardless: what runs on the fixture's manual clock (a request in flight
-            // on a server, a cycle of the worker) ends only when the hosts shut down, which the fixture does.
-            for (int i = _owned.Count - 1; i >= 0; i--)
-            {
-                await _owned[i].DisposeAsync().Within();
-            }
-        }
-        finally
-        {
-            await _fixture.DisposeAsync();
-        }
+        // The fixture disposes what the test gave it (bounded, in reverse) before the relay and the hosts.
+        await _fixture.DisposeAsync();
 
         foreach (KeyIdentity key in _keys)
         {
@@ -208,7 +196,7 @@ public sealed class AdvertGossipTests : IAsyncLifetime
         configure?.Invoke(options);
         var gossip = new AdvertGossipService(node.Host, book, options, _fixture.Logs.Factory, _fixture.Time);
         gossip.Start();
-        _owned.Add(gossip);
+        _fixture.Own(gossip);
         return (node, book, gossip);
     }
 

@@ -15,7 +15,6 @@ namespace CircuitRelay.Tests.AutoNat;
 public sealed class AutoNatV1Tests : IAsyncLifetime
 {
     private readonly RelayFixture _fixture = RelayFixture.Create();
-    private readonly List<IAsyncDisposable> _owned = [];
 
     [Fact]
     public async Task Probe_PublicNode_OkWithTheAddressItWasReachedAt()
@@ -219,19 +218,8 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        try
-        {
-            // Bounded, and the fixture disposed regardless: what runs on the fixture's manual clock (a request in flight
-            // on a server, a cycle of the worker) ends only when the hosts shut down, which the fixture does.
-            for (int i = _owned.Count - 1; i >= 0; i--)
-            {
-                await _owned[i].DisposeAsync().Within();
-            }
-        }
-        finally
-        {
-            await _fixture.DisposeAsync();
-        }
+        // The fixture disposes what the test gave it (bounded, in reverse) before the relay and the hosts.
+        await _fixture.DisposeAsync();
     }
 
 
@@ -240,7 +228,7 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
         TestNode node = _fixture.CreatePublicNode(ip);
         var server = new AutoNatServer(node.Host, new AutoNatServerOptions { RngSeed = 1 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
         server.Start();
-        _owned.Add(server);
+        _fixture.Own(server);
         return node;
     }
 
@@ -250,7 +238,7 @@ public sealed class AutoNatV1Tests : IAsyncLifetime
         configure?.Invoke(options);
         var server = new AutoNatServer(_fixture.RelayHost, options, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
         server.Start();
-        _owned.Add(server);
+        _fixture.Own(server);
         return server;
     }
 }

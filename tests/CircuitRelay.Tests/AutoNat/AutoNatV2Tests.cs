@@ -14,7 +14,6 @@ namespace CircuitRelay.Tests.AutoNat;
 public sealed class AutoNatV2Tests : IAsyncLifetime
 {
     private readonly RelayFixture _fixture = RelayFixture.Create();
-    private readonly List<IAsyncDisposable> _owned = [];
 
     [Fact]
     public async Task Probe_PublicAddressOnTheObservedIp_ReachableWithoutDialData()
@@ -87,7 +86,7 @@ public sealed class AutoNatV2Tests : IAsyncLifetime
         TestNode victim = _fixture.CreatePublicNode("192.0.2.99");
         var client = new AutoNatV2Client(node.Host, _fixture.Logs.Factory, _fixture.Time) { MaxDialData = 1_000 };
         client.Start();
-        _owned.Add(client);
+        _fixture.Own(client);
         await node.Host.DialAsync(_fixture.RelayAddress).Within();
 
         AutoNatV2Result result = await client.ProbeAsync(_fixture.RelayId, [Multiaddr.Parse("/ip4/192.0.2.99/tcp/4001")]).Within();
@@ -155,7 +154,7 @@ public sealed class AutoNatV2Tests : IAsyncLifetime
         TestNode node = _fixture.CreatePublicNode("192.0.2.10");
         var client = new AutoNatV2Client(node.Host, _fixture.Logs.Factory, _fixture.Time) { DialBackWait = TimeSpan.Zero };
         client.Start();
-        _owned.Add(client);
+        _fixture.Own(client);
         bool? dialBackReset = null;
         Exception? failure = null;
         _fixture.RelayHost.SetStreamHandler(AutoNatV2Server.DialRequestProtocol, async (stream, _) =>
@@ -278,11 +277,6 @@ public sealed class AutoNatV2Tests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        for (int i = _owned.Count - 1; i >= 0; i--)
-        {
-            await _owned[i].DisposeAsync().AsTask().Within();
-        }
-
         await _fixture.DisposeAsync().AsTask().Within();
     }
 
@@ -297,7 +291,7 @@ public sealed class AutoNatV2Tests : IAsyncLifetime
     {
         var client = new AutoNatV2Client(node.Host, _fixture.Logs.Factory, _fixture.Time);
         client.Start();
-        _owned.Add(client);
+        _fixture.Own(client);
         return client;
     }
 
@@ -306,7 +300,7 @@ public sealed class AutoNatV2Tests : IAsyncLifetime
         TestNode node = _fixture.CreatePublicNode(ip);
         var server = new AutoNatV2Server(node.Host, new AutoNatV2ServerOptions { RngSeed = 1, DialDataWait = TimeSpan.Zero }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
         server.Start();
-        _owned.Add(server);
+        _fixture.Own(server);
         return node;
     }
 
@@ -316,7 +310,7 @@ public sealed class AutoNatV2Tests : IAsyncLifetime
         configure?.Invoke(options);
         var server = new AutoNatV2Server(_fixture.RelayHost, options, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
         server.Start();
-        _owned.Add(server);
+        _fixture.Own(server);
         return server;
     }
 }

@@ -16,7 +16,6 @@ namespace CircuitRelay.Tests.AutoNat;
 public sealed class RoleCoordinatorTests : IAsyncLifetime
 {
     private readonly RelayFixture _fixture = RelayFixture.Create();
-    private readonly List<IAsyncDisposable> _owned = [];
     private TestNode _node = null!;
     private AutoRelayService _worker = null!;
     private RoleCoordinator _coordinator = null!;
@@ -37,7 +36,7 @@ public sealed class RoleCoordinatorTests : IAsyncLifetime
         TestNode target = _fixture.CreateNode();
         await target.Client.ReserveAsync(_node.Id, [_node.Address]).Within();
         CircuitListener listener = await target.Transport.ListenAsync(_node.Address.Encapsulate("/p2p-circuit")).Within();
-        _owned.Add(listener);
+        _fixture.Own(listener);
         Task<RelayedConnection?> accept = listener.AcceptAsync().AsTask();
         RelayedConnection dialer = await _fixture.CreateNode().Transport.DialAsync(Multiaddr.CreateCircuit(_node.Host.ListenAddresses[0], _node.Id, target.Id)).Within();
         RelayedConnection accepted = (await accept.Within())!;
@@ -92,7 +91,7 @@ public sealed class RoleCoordinatorTests : IAsyncLifetime
         var options = new AutoRelayOptions { DesiredReservations = 0 };
         options.StaticRelays.Add(_fixture.RelayAddress);
         _worker = new AutoRelayService(_node.Host, book, pool, options, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
-        _owned.Add(_worker);
+        _fixture.Own(_worker);
         _coordinator = new RoleCoordinator(
             new RoleCoordinatorOptions(),
             _fixture.Logs.Factory,
@@ -100,22 +99,17 @@ public sealed class RoleCoordinatorTests : IAsyncLifetime
             {
                 var relay = new RelayServer(_node.Host, new RelayServerOptions { CircuitDataLimit = 0, CircuitDurationLimit = TimeSpan.Zero }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
                 relay.Start();
-                _owned.Add(relay);
+                _fixture.Own(relay);
                 return relay;
             },
             relay => new RelayAdvertPublisher(_node.Host, new RelayAdvertOptions(), _fixture.Time, () => relay.GetStatistics().ActiveReservations),
             _worker);
-        _owned.Add(_coordinator);
+        _fixture.Own(_coordinator);
         return Task.CompletedTask;
     }
 
     public async Task DisposeAsync()
     {
-        for (int i = _owned.Count - 1; i >= 0; i--)
-        {
-            await _owned[i].DisposeAsync().AsTask().Within();
-        }
-
         await _fixture.DisposeAsync().AsTask().Within();
     }
 

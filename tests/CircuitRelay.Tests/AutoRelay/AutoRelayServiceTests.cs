@@ -11,10 +11,10 @@ namespace CircuitRelay.Tests.AutoRelay;
 public sealed class AutoRelayServiceTests : IAsyncLifetime
 {
     private readonly RelayFixture _fixture = RelayFixture.Create();
-    private readonly List<IAsyncDisposable> _owned = [];
     private readonly RelayAddressBook _book;
     private readonly RelayPool _pool;
     private readonly TestNode _node;
+    private readonly Dictionary<PeerId, RelayServer> _servers = [];
 
     public AutoRelayServiceTests()
     {
@@ -140,7 +140,7 @@ public sealed class AutoRelayServiceTests : IAsyncLifetime
         TimeSpan delay = worker.NextCycleDelay(held: 0);
 
         delay.Should().BeLessThanOrEqualTo(TimeSpan.FromSeconds(1.25), "a lost relay is retried when its first backoff (1 s, jittered) ends, not at the next 30 s cycle");
-        RelayServer server = (RelayServer)_owned.Single(o => o is RelayServer);
+        RelayServer server = _servers[fixedRelay.Id];
         server.UpdateOptions(new RelayServerOptions());
         _fixture.Time.Advance(delay);
         await worker.RunCycleAsync().Within();
@@ -332,19 +332,8 @@ public sealed class AutoRelayServiceTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        try
-        {
-            // Bounded, and the fixture disposed regardless: what runs on the fixture's manual clock (a request in flight
-            // on a server, a cycle of the worker) ends only when the hosts shut down, which the fixture does.
-            for (int i = _owned.Count - 1; i >= 0; i--)
-            {
-                await _owned[i].DisposeAsync().Within();
-            }
-        }
-        finally
-        {
-            await _fixture.DisposeAsync();
-        }
+        // The fixture disposes what the test gave it (bounded, in reverse) before the relay and the hosts.
+        await _fixture.DisposeAsync();
     }
 
     private TestNode Relay(string ip, Action<RelayServerOptions>? configure = null, bool configured = true)
@@ -354,7 +343,7 @@ public sealed class AutoRelayServiceTests : IAsyncLifetime
         configure?.Invoke(options);
         var server = new RelayServer(relay.Host, options, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
         server.Start();
-        _owned.Add(server);
+        _servers[relay.Id] = _fixture.Own(server);
         if (configured)
         {
             _book.AddConfigured(relay.Id, [relay.Host.ListenAddresses[0]]);
@@ -377,7 +366,7 @@ public sealed class AutoRelayServiceTests : IAsyncLifetime
         }
 
         var worker = new AutoRelayService(_node.Host, _book, pool ?? _pool, options, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
-        _owned.Add(worker);
+        _fixture.Own(worker);
         if (start)
         {
             worker.Start();

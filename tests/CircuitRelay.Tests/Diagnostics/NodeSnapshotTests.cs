@@ -13,7 +13,6 @@ namespace CircuitRelay.Tests.Diagnostics;
 public sealed class NodeSnapshotTests : IAsyncLifetime
 {
     private readonly RelayFixture _fixture = RelayFixture.Create();
-    private readonly List<IAsyncDisposable> _owned = [];
     private readonly List<TestNode> _serverNodes = [];
 
     [Fact]
@@ -57,7 +56,7 @@ public sealed class NodeSnapshotTests : IAsyncLifetime
         var book = new RelayAddressBook(new RelayAddressBookOptions(), _fixture.Time);
         book.AddConfigured(_fixture.RelayId, [_fixture.RelayHost.ListenAddresses[0]]);
         var worker = new AutoRelayService(node.Host, book, new RelayPool(book, new RelayPoolOptions { RngSeed = 1 }, _fixture.Time), new AutoRelayOptions { DesiredReservations = 1 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time);
-        _owned.Add(worker);
+        _fixture.Own(worker);
         Task accepted = NextReservationEventAsync(ReservationEventKind.Accepted);
         (await worker.RunCycleAsync().Within()).Should().Be(1);
         await accepted.Within();
@@ -76,7 +75,7 @@ public sealed class NodeSnapshotTests : IAsyncLifetime
     [Fact]
     public void GetSnapshot_NothingProbedYet_UnknownWithNoRunAndNoAddresses()
     {
-        AutoNatService service = Own(new AutoNatService(_fixture.CreateNode().Host, new AutoNatServiceOptions { RngSeed = 1 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time));
+        AutoNatService service = _fixture.Own(new AutoNatService(_fixture.CreateNode().Host, new AutoNatServiceOptions { RngSeed = 1 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time));
 
         AutoNatSnapshot snapshot = service.GetSnapshot();
 
@@ -91,7 +90,7 @@ public sealed class NodeSnapshotTests : IAsyncLifetime
     [Fact]
     public void GetSnapshot_ForcedRole_SaysSo()
     {
-        AutoNatService service = Own(new AutoNatService(_fixture.CreateNode().Host, new AutoNatServiceOptions { ForcedRole = NodeRole.Private }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time));
+        AutoNatService service = _fixture.Own(new AutoNatService(_fixture.CreateNode().Host, new AutoNatServiceOptions { ForcedRole = NodeRole.Private }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time));
 
         using JsonDocument json = JsonDocument.Parse(NodeSnapshot.Create(_fixture.Time, null, null, service, null, null).ToJson());
 
@@ -110,7 +109,7 @@ public sealed class NodeSnapshotTests : IAsyncLifetime
             await RelayFixture.DialAndIdentifyAsync(node, server, AutoNatV2Server.DialRequestProtocol);
         }
 
-        AutoNatService service = Own(new AutoNatService(node.Host, new AutoNatServiceOptions { RngSeed = 3 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time));
+        AutoNatService service = _fixture.Own(new AutoNatService(node.Host, new AutoNatServiceOptions { RngSeed = 3 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time));
         service.Start();
         for (int i = 0; i < 2; i++)
         {
@@ -123,7 +122,7 @@ public sealed class NodeSnapshotTests : IAsyncLifetime
         halfway.Addresses.Should().ContainSingle().Which.Should().Be(new AddressReachabilitySnapshot("/ip4/192.0.2.10/tcp/4001", NodeRole.Unknown, 2));
         (await service.ProbeOnceAsync().Within())!.Status.Should().Be(AutoNatStatus.Ok);
         await ListenerTests.WaitUntilAsync(() => servers.Sum(s => s.RequestsServed) == 3);
-        AutoNatServer v1 = Own(new AutoNatServer(node.Host, new AutoNatServerOptions { RngSeed = 1 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time));
+        AutoNatServer v1 = _fixture.Own(new AutoNatServer(node.Host, new AutoNatServerOptions { RngSeed = 1 }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time));
 
         using JsonDocument json = JsonDocument.Parse(NodeSnapshot.Create(_fixture.Time, null, null, service, v1, servers[0]).ToJson());
 
@@ -144,19 +143,7 @@ public sealed class NodeSnapshotTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        for (int i = _owned.Count - 1; i >= 0; i--)
-        {
-            await _owned[i].DisposeAsync().AsTask().Within();
-        }
-
         await _fixture.DisposeAsync().AsTask().Within();
-    }
-
-    private T Own<T>(T disposable)
-        where T : IAsyncDisposable
-    {
-        _owned.Add(disposable);
-        return disposable;
     }
 
     private Task NextReservationEventAsync(ReservationEventKind kind)
@@ -176,7 +163,7 @@ public sealed class NodeSnapshotTests : IAsyncLifetime
     {
         TestNode node = _fixture.CreatePublicNode(ip);
         _serverNodes.Add(node);
-        AutoNatV2Server server = Own(new AutoNatV2Server(node.Host, new AutoNatV2ServerOptions { RngSeed = 1, DialDataWait = TimeSpan.Zero }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time));
+        AutoNatV2Server server = _fixture.Own(new AutoNatV2Server(node.Host, new AutoNatV2ServerOptions { RngSeed = 1, DialDataWait = TimeSpan.Zero }, _fixture.Logs.Factory, _fixture.Meters, _fixture.Time));
         server.Start();
         return server;
     }

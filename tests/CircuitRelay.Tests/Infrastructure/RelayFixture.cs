@@ -160,6 +160,14 @@ public sealed class RelayFixture : IAsyncDisposable
     }
 
     /// <summary>A node reachable directly at <paramref name="ip"/> (no NAT), e.g. another relay on a network of its own.</summary>
+    /// <summary>Takes <paramref name="part"/> (a server, a worker, a listener of a test) to dispose, in reverse order and bounded, before the relay and the hosts.</summary>
+    public T Own<T>(T part)
+        where T : IAsyncDisposable
+    {
+        _owned.Add(part);
+        return part;
+    }
+
     public TestNode CreatePublicNode(string ip) => Build(Network.AddNode(IPAddress.Parse(ip)));
 
     /// <summary>A node reachable directly at each of <paramref name="ips"/>, listening on all; it dials from the first.</summary>
